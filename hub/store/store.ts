@@ -151,6 +151,8 @@ export interface Store {
   readonly info: StoreInfo;
   readonly enrollmentTokens: EnrollmentTokens;
   readonly agents: AgentRegistry;
+  /** For modules with their own tables (see SqlClient). */
+  readonly sql: SqlClient;
   /** Ids for identities, creating series that do not exist yet (idempotent, replica-safe). */
   resolveSeries(identities: readonly SeriesIdentity[]): Promise<number[]>;
   /** Highest sequence stored for an agent, 0 when none. */
@@ -204,4 +206,21 @@ export interface AgentRecord {
 export interface AgentRegistry {
   recordHello(agent: Omit<AgentRecord, 'lastSequence'>): Promise<void>;
   list(cluster?: string): Promise<AgentRecord[]>;
+}
+
+/**
+ * Raw SQL access for hub modules that keep their own tables in the same
+ * database (auth, audit, clusters). Their schema comes as extra migrations
+ * passed to openStore, never by DDL at run time.
+ */
+export interface SqlClient {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<{ rows: Row[] }>;
+  /** Runs fn in one transaction on one connection; rolls back when it throws. */
+  transaction<T>(fn: (tx: Pick<SqlClient, 'query'>) => Promise<T>): Promise<T>;
+}
+
+/** A versioned migration contributed by a module; ids sort lexicographically and run once. */
+export interface Migration {
+  readonly id: string;
+  readonly sql: string;
 }
