@@ -1,0 +1,106 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AuthenticationError, ForbiddenError, InputError } from '../errors.js';
+import type { Authenticator, Authorizer, Permission, Principal } from './access.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the caller needs to be allowed to do. Every route declares this or `public`. */
+    permission?: Permission;
+    /** Answers without credentials (health, readiness, the OpenAPI document). Never data. */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** Thrown at start-up when a route forgot to declare its permission. */
+export class MissingPermissionError extends Error {}
+
+export interface AccessGuardOptions {
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+}
+
+/**
+ * Default deny: refuses to register a route that declares neither a
+ * permission nor `public`, and authenticates + authorizes every request
+ * against the permission of its route. A `cluster` path or query parameter
+ * scopes the check to that cluster.
+ */
+export function installAccessGuard(app: FastifyInstance, options: AccessGuardOptions): void {
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRoute', (route) => {
+    const config = route.config as { permission?: Permission; public?: boolean } | undefined;
+    if (route.method === 'HEAD' || route.method === 'OPTIONS') return;
+    if (!config?.permission && config?.public !== true) {
+      throw new MissingPermissionError(
+        `route ${String(route.method)} ${route.url} declares no permission; every route must declare config.permission or config.public`,
+      );
+    }
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const config = request.routeOptions.config;
+    if (config.public === true || !config.permission) return;
+    const principal = await options.authenticator.authenticate({ bearerToken: bearerToken(request) });
+    if (!principal) throw new AuthenticationError('missing bearer token');
+    if (principal.expiresAtMs !== undefined && principal.expiresAtMs <= Date.now()) {
+      throw new AuthenticationError('credential expired');
+    }
+    request.principal = principal;
+  });
+
+  app.addHook('preHandler', async (request) => {
+    const config = request.routeOptions.config;
+    if (config.public === true || !config.permission) return;
+    const principal = request.principal;
+    if (!principal) throw new AuthenticationError('missing bearer token');
+    const cluster = requestCluster(request);
+    if (!(await options.authorizer.allowed(principal, config.permission, cluster))) {
+      const where = cluster === undefined ? 'on all clusters' : `on cluster "${cluster}"`;
+      throw new ForbiddenError(
+        `${principal.name} may not ${config.permission.verb} ${config.permission.resource} ${where}`,
+      );
+    }
+  });
+}
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) throw new AuthenticationError('Authorization header must be "Bearer <token>"');
+  return m[1];
+}
+
+function requestCluster(request: FastifyRequest): string | undefined {
+  const fromParams = (request.params as Record<string, unknown> | undefined)?.cluster;
+  if (typeof fromParams === 'string') return fromParams;
+  const fromQuery = (request.query as Record<string, unknown> | undefined)?.cluster;
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
+  return undefined;
+}
+
+/**
+ * The cluster a list/query runs on: the requested one (already authorized by
+ * the guard), else the caller's only cluster, else all when the caller may
+ * see all. A caller bound to several clusters must name one.
+ */
+export async function effectiveCluster(
+  authorizer: Authorizer,
+  request: FastifyRequest,
+  permission: Permission,
+): Promise<string | undefined> {
+  const requested = requestCluster(request);
+  if (requested !== undefined) return requested;
+  const principal = request.principal;
+  if (!principal) throw new AuthenticationError('missing bearer token');
+  const scope = await authorizer.scope(principal, permission);
+  if (scope.all) return undefined;
+  if (scope.clusters.length === 1) return scope.clusters[0];
+  throw new InputError(
+    `the cluster parameter is required: you may see clusters ${scope.clusters.map((c) => `"${c}"`).join(', ') || '(none)'}`,
+  );
+}

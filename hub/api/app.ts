@@ -1,0 +1,78 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import type { Store } from '../store/store.js';
+import type { Authenticator, Authorizer } from './access.js';
+import { installAccessGuard } from './access-guard.js';
+import { installProblemHandlers } from './problem.js';
+import { ProblemSchema } from './schemas.js';
+import { healthRoutes } from './routes/health.js';
+import { telemetryRoutes } from './routes/telemetry.js';
+
+export interface ApiDeps {
+  readonly store: Store;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly logger: Logger;
+  /** Largest request body accepted. */
+  readonly bodyLimitBytes?: number;
+  /**
+   * More route plugins (auth administration, WebSocket stream, ...), mounted
+   * under /api/v1 after the core routes. They see the access guard, so each
+   * of their routes must declare a permission too.
+   */
+  readonly extensions?: readonly ((app: FastifyInstance) => Promise<void>)[];
+}
+
+export const API_PREFIX = '/api/v1';
+
+/**
+ * Builds the REST API (not listening: main.ts listens, tests use inject()).
+ * Every route has request and response schemas, errors are problem+json,
+ * and the access guard refuses to register a route without a permission.
+ */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
+    // Query strings like ?match=a&match=b arrive as arrays.
+    routerOptions: { maxParamLength: 256 },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    disableRequestLogging: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ProblemSchema);
+  installProblemHandlers(app);
+  installAccessGuard(app, { authenticator: deps.authenticator, authorizer: deps.authorizer });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'aiops-nextgen hub API',
+        version: '1',
+        description:
+          'Fleet telemetry for GPU and telco Kubernetes clusters. Errors are application/problem+json.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: `${API_PREFIX}/docs`, uiConfig: { deepLinking: true } });
+  // The UI plugin's own routes carry no config; mark them public (documentation only).
+  app.get(`${API_PREFIX}/openapi.json`, { config: { public: true }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+
+  await app.register(healthRoutes, { store: deps.store });
+  await app.register(
+    async (api) => {
+      await api.register(telemetryRoutes, { store: deps.store, authorizer: deps.authorizer });
+      for (const extension of deps.extensions ?? []) await extension(api);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}

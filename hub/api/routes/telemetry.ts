@@ -1,0 +1,252 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Authorizer, Permission } from '../access.js';
+import { effectiveCluster } from '../access-guard.js';
+import { parseDuration, parseMatchers, parseTime } from '../query-params.js';
+import {
+  EventSchema,
+  InventorySchema,
+  SelectorQuery,
+  SeriesSchema,
+  Severity,
+  problemResponses,
+} from '../schemas.js';
+import type { SeriesSelector, Store } from '../../store/store.js';
+import { InputError } from '../../errors.js';
+
+export interface TelemetryRoutesDeps {
+  readonly store: Store;
+  readonly authorizer: Authorizer;
+}
+
+const READ_TELEMETRY: Permission = { verb: 'get', resource: 'telemetry' };
+const LIST_EVENTS: Permission = { verb: 'list', resource: 'events' };
+const LIST_AGENTS: Permission = { verb: 'list', resource: 'agents' };
+
+/** Most points one range query may return, to keep responses bounded. */
+const MAX_POINTS = 200_000;
+
+/** Read API over stored telemetry: series, range queries, latest values, events, inventory, agents. */
+export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = async (
+  app,
+  { store, authorizer },
+) => {
+  const selectorFrom = async (
+    request: Parameters<typeof effectiveCluster>[1],
+    q: { node?: string; source?: string; entity?: string; metric?: string; match?: string[] },
+    permission: Permission,
+  ): Promise<SeriesSelector> => ({
+    cluster: await effectiveCluster(authorizer, request, permission),
+    node: q.node,
+    source: q.source,
+    entity: q.entity,
+    metric: q.metric,
+    matchers: parseMatchers(q.match),
+  });
+
+  app.get(
+    '/series',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'Find series by selector',
+        tags: ['telemetry'],
+        querystring: Type.Object({
+          ...SelectorQuery,
+          limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+        }),
+        response: { 200: Type.Object({ series: Type.Array(SeriesSchema) }), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const selector = await selectorFrom(request, request.query, READ_TELEMETRY);
+      return { series: await store.findSeries(selector, request.query.limit) };
+    },
+  );
+
+  app.get(
+    '/query_range',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'Range query with step and aggregation',
+        description:
+          'Buckets of `step` between start and end, aggregated with avg, min, max or last. Steps of a minute or more read the continuous aggregates on TimescaleDB.',
+        tags: ['telemetry'],
+        querystring: Type.Object({
+          ...SelectorQuery,
+          start: Type.Optional(Type.String({ description: 'epoch ms or RFC 3339; default end - 1h' })),
+          end: Type.Optional(Type.String({ description: 'epoch ms or RFC 3339; default now' })),
+          step: Type.String({ default: '1m', description: 'bucket width: 15s, 1m, 1h or milliseconds' }),
+          agg: Type.Union(
+            [Type.Literal('avg'), Type.Literal('min'), Type.Literal('max'), Type.Literal('last')],
+            {
+              default: 'avg',
+            },
+          ),
+          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        }),
+        response: {
+          200: Type.Object({
+            startMs: Type.Number(),
+            endMs: Type.Number(),
+            stepMs: Type.Number(),
+            series: Type.Array(
+              Type.Object({
+                series: SeriesSchema,
+                points: Type.Array(Type.Object({ timestampMs: Type.Number(), value: Type.Number() })),
+              }),
+            ),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const endMs = parseTime('end', q.end, Date.now());
+      const startMs = parseTime('start', q.start, endMs - 3_600_000);
+      const stepMs = parseDuration('step', q.step);
+      if (startMs >= endMs) throw new InputError('start must be before end');
+      if (((endMs - startMs) / stepMs) * q.limit > MAX_POINTS) {
+        throw new InputError(
+          `query would return up to ${Math.ceil(((endMs - startMs) / stepMs) * q.limit)} points (max ${MAX_POINTS}): raise step, shorten the range or lower limit`,
+        );
+      }
+      const selector = await selectorFrom(request, q, READ_TELEMETRY);
+      const series = await store.queryRange({
+        selector,
+        startMs,
+        endMs,
+        stepMs,
+        aggregation: q.agg,
+        limitSeries: q.limit,
+      });
+      return { startMs, endMs, stepMs, series };
+    },
+  );
+
+  app.get(
+    '/latest',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'Latest value of each matching series',
+        tags: ['telemetry'],
+        querystring: Type.Object({
+          ...SelectorQuery,
+          limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+        }),
+        response: {
+          200: Type.Object({
+            values: Type.Array(
+              Type.Object({ series: SeriesSchema, timestampMs: Type.Number(), value: Type.Number() }),
+            ),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const selector = await selectorFrom(request, request.query, READ_TELEMETRY);
+      return { values: await store.latest(selector, request.query.limit) };
+    },
+  );
+
+  app.get(
+    '/events',
+    {
+      config: { permission: LIST_EVENTS },
+      schema: {
+        summary: 'Discrete events (Xid, throttling, PTP state changes, ...), newest first',
+        tags: ['telemetry'],
+        querystring: Type.Object({
+          cluster: SelectorQuery.cluster,
+          node: SelectorQuery.node,
+          source: SelectorQuery.source,
+          entity: SelectorQuery.entity,
+          kind: Type.Optional(Type.String({ maxLength: 128 })),
+          min_severity: Type.Optional(Severity),
+          start: Type.Optional(Type.String()),
+          end: Type.Optional(Type.String()),
+          limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+        }),
+        response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const events = await store.events({
+        cluster: await effectiveCluster(authorizer, request, LIST_EVENTS),
+        node: q.node,
+        source: q.source,
+        entity: q.entity,
+        kind: q.kind,
+        minSeverity: q.min_severity,
+        startMs: q.start === undefined ? undefined : parseTime('start', q.start, 0),
+        endMs: q.end === undefined ? undefined : parseTime('end', q.end, 0),
+        limit: q.limit,
+      });
+      return { events };
+    },
+  );
+
+  app.get(
+    '/inventory',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'Current inventory: GPUs, MIG devices, NIC PFs/VFs, PTP ports, collectors (absent ones too)',
+        tags: ['telemetry'],
+        querystring: Type.Object({
+          cluster: SelectorQuery.cluster,
+          node: SelectorQuery.node,
+          source: SelectorQuery.source,
+          kind: Type.Optional(Type.String({ maxLength: 64 })),
+        }),
+        response: { 200: Type.Object({ inventory: Type.Array(InventorySchema) }), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const inventory = await store.inventory({
+        cluster: await effectiveCluster(authorizer, request, READ_TELEMETRY),
+        node: q.node,
+        source: q.source,
+        kind: q.kind,
+      });
+      return { inventory };
+    },
+  );
+
+  app.get(
+    '/agents',
+    {
+      config: { permission: LIST_AGENTS },
+      schema: {
+        summary: 'Agents known to the hub, with last contact and sequence',
+        tags: ['fleet'],
+        querystring: Type.Object({ cluster: SelectorQuery.cluster }),
+        response: {
+          200: Type.Object({
+            agents: Type.Array(
+              Type.Object({
+                agentId: Type.String(),
+                cluster: Type.String(),
+                node: Type.String(),
+                version: Type.String(),
+                capabilities: Type.Array(Type.String()),
+                lastSeenMs: Type.Number(),
+                lastSequence: Type.Number(),
+              }),
+            ),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const agents = await store.agents.list(await effectiveCluster(authorizer, request, LIST_AGENTS));
+      return { agents: agents.map((a) => ({ ...a, capabilities: [...a.capabilities] })) };
+    },
+  );
+};

@@ -1,0 +1,313 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+
+/**
+ * The hub's configuration: one declarative table of settings with defaults,
+ * read from (lowest to highest precedence) defaults < JSON config file
+ * (AIOPS_CONFIG_FILE) < environment. Secrets can also come from a file named
+ * by `<ENV>_FILE`. Every problem is collected and reported at once.
+ *
+ * This is the only module of the hub that reads process.env; docs/configuration.md
+ * is checked against SETTINGS by a test.
+ */
+
+type Kind = 'string' | 'int' | 'bool' | 'address';
+
+interface Setting<K extends Kind = Kind> {
+  readonly env: string;
+  /** Key in the JSON config file. */
+  readonly key: string;
+  readonly kind: K;
+  readonly default: string | undefined;
+  readonly description: string;
+  /** Secrets may come from `<env>_FILE` and are never logged. */
+  readonly secret?: boolean;
+  readonly min?: number;
+}
+
+export const SETTINGS = [
+  {
+    env: 'AIOPS_HTTP_ADDRESS',
+    key: 'httpAddress',
+    kind: 'address',
+    default: '127.0.0.1:8080',
+    description: 'REST/WebSocket API listen address (host:port).',
+  },
+  {
+    env: 'AIOPS_GRPC_ADDRESS',
+    key: 'grpcAddress',
+    kind: 'address',
+    default: '127.0.0.1:4770',
+    description: 'gRPC ingest listen address (host:port).',
+  },
+  {
+    env: 'AIOPS_DATA_DIR',
+    key: 'dataDir',
+    kind: 'string',
+    default: '.data/hub',
+    description: 'Directory of the embedded PGlite store (used when no database URL is set).',
+  },
+  {
+    env: 'AIOPS_DATABASE_URL',
+    key: 'databaseUrl',
+    kind: 'string',
+    default: undefined,
+    secret: true,
+    description: 'PostgreSQL/TimescaleDB connection URL. Unset: embedded PGlite in the data directory.',
+  },
+  {
+    env: 'AIOPS_REDIS_URL',
+    key: 'redisUrl',
+    kind: 'string',
+    default: undefined,
+    secret: true,
+    description: 'Redis URL for the live-data bus between hub replicas. Unset: in-process bus.',
+  },
+  {
+    env: 'AIOPS_RETENTION_DAYS',
+    key: 'retentionDays',
+    kind: 'int',
+    default: '30',
+    min: 1,
+    description: 'Days of raw samples kept.',
+  },
+  {
+    env: 'AIOPS_ADMIN_TOKEN',
+    key: 'adminToken',
+    kind: 'string',
+    default: undefined,
+    secret: true,
+    description: 'Bootstrap admin bearer token. Unset: a random one is generated at start and printed once.',
+  },
+  {
+    env: 'AIOPS_LOG_LEVEL',
+    key: 'logLevel',
+    kind: 'string',
+    default: 'info',
+    description: 'pino log level: fatal, error, warn, info, debug, trace.',
+  },
+  {
+    env: 'AIOPS_ALL_IN_ONE',
+    key: 'allInOne',
+    kind: 'bool',
+    default: 'false',
+    description: 'Also run a local agent in this process, enrolled automatically (what `npm start` does).',
+  },
+  {
+    env: 'AIOPS_AGENT_DATA_DIR',
+    key: 'agentDataDir',
+    kind: 'string',
+    default: '.data/agent',
+    description: 'All-in-one only: the local agent’s spool directory.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_MESSAGE_BYTES',
+    key: 'ingestMaxMessageBytes',
+    kind: 'int',
+    default: String(4 * 1024 * 1024),
+    min: 1024,
+    description: 'Largest gRPC message accepted from an agent.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_SAMPLES_PER_BATCH',
+    key: 'ingestMaxSamplesPerBatch',
+    kind: 'int',
+    default: '50000',
+    min: 1,
+    description: 'Most samples in one batch.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_SERIES_PER_STREAM',
+    key: 'ingestMaxSeriesPerStream',
+    kind: 'int',
+    default: '100000',
+    min: 1,
+    description: 'Most distinct series one agent stream may define.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_LABELS_PER_SERIES',
+    key: 'ingestMaxLabelsPerSeries',
+    kind: 'int',
+    default: '32',
+    min: 0,
+    description: 'Most labels on one series.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_LABEL_VALUE_LENGTH',
+    key: 'ingestMaxLabelValueLength',
+    kind: 'int',
+    default: '256',
+    min: 1,
+    description: 'Longest label name or value.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_SAMPLE_AGE_MS',
+    key: 'ingestMaxSampleAgeMs',
+    kind: 'int',
+    default: String(7 * 24 * 3600 * 1000),
+    min: 1,
+    description: 'Samples older than this are rejected.',
+  },
+  {
+    env: 'AIOPS_INGEST_MAX_FUTURE_SKEW_MS',
+    key: 'ingestMaxFutureSkewMs',
+    kind: 'int',
+    default: String(5 * 60 * 1000),
+    min: 0,
+    description: 'Samples further in the future than this are rejected.',
+  },
+  {
+    env: 'AIOPS_INGEST_WINDOW',
+    key: 'ingestWindow',
+    kind: 'int',
+    default: '4',
+    min: 1,
+    description: 'Batches an agent may have in flight unacknowledged.',
+  },
+] as const satisfies readonly Setting[];
+
+export interface HubConfig {
+  readonly httpAddress: { host: string; port: number };
+  readonly grpcAddress: { host: string; port: number };
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly retentionDays: number;
+  readonly adminToken: string | undefined;
+  readonly logLevel: string;
+  readonly allInOne: boolean;
+  readonly agentDataDir: string;
+  readonly ingestMaxMessageBytes: number;
+  readonly ingestMaxSamplesPerBatch: number;
+  readonly ingestMaxSeriesPerStream: number;
+  readonly ingestMaxLabelsPerSeries: number;
+  readonly ingestMaxLabelValueLength: number;
+  readonly ingestMaxSampleAgeMs: number;
+  readonly ingestMaxFutureSkewMs: number;
+  readonly ingestWindow: number;
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Builds the configuration from an environment (process.env by default) and
+ * optional overrides (command-line flags). Throws ConfigError listing every problem.
+ */
+export function loadHubConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: Partial<Record<(typeof SETTINGS)[number]['key'], string>> = {},
+): HubConfig {
+  const problems: string[] = [];
+  const file = readConfigFile(env.AIOPS_CONFIG_FILE, problems);
+  const raw: Record<string, string | undefined> = {};
+
+  for (const setting of SETTINGS as readonly Setting[]) {
+    raw[setting.key] =
+      overrides[setting.key as keyof typeof overrides] ??
+      fromEnv(setting, env, problems) ??
+      fileValue(file, setting, problems) ??
+      setting.default;
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const setting of SETTINGS as readonly Setting[]) {
+    out[setting.key] = convert(setting, raw[setting.key], problems);
+  }
+  if (typeof out.logLevel === 'string' && !LOG_LEVELS.has(out.logLevel)) {
+    problems.push(`AIOPS_LOG_LEVEL: "${out.logLevel}" is not one of ${[...LOG_LEVELS].join(', ')}`);
+  }
+  if (typeof out.databaseUrl === 'string' && !/^postgres(ql)?:\/\//.test(out.databaseUrl)) {
+    problems.push('AIOPS_DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  if (typeof out.redisUrl === 'string' && !/^rediss?:\/\//.test(out.redisUrl)) {
+    problems.push('AIOPS_REDIS_URL: must start with redis:// or rediss://');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as unknown as HubConfig;
+}
+
+function readConfigFile(path: string | undefined, problems: string[]): Record<string, unknown> {
+  if (!path) return {};
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`AIOPS_CONFIG_FILE ${path}: must hold a JSON object`);
+      return {};
+    }
+    const known = new Set((SETTINGS as readonly Setting[]).map((s) => s.key));
+    for (const key of Object.keys(parsed)) {
+      if (!known.has(key)) problems.push(`AIOPS_CONFIG_FILE ${path}: unknown setting "${key}"`);
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`AIOPS_CONFIG_FILE ${path}: ${(err as Error).message}`);
+    return {};
+  }
+}
+
+function fromEnv(
+  setting: Setting,
+  env: Readonly<Record<string, string | undefined>>,
+  problems: string[],
+): string | undefined {
+  const direct = env[setting.env];
+  const filePath = setting.secret ? env[`${setting.env}_FILE`] : undefined;
+  if (direct !== undefined && direct !== '' && filePath) {
+    problems.push(`${setting.env} and ${setting.env}_FILE are both set; set one`);
+  }
+  if (filePath) {
+    try {
+      return readFileSync(filePath, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${setting.env}_FILE ${filePath}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+  return direct === '' ? undefined : direct;
+}
+
+function fileValue(file: Record<string, unknown>, setting: Setting, problems: string[]): string | undefined {
+  const v = file[setting.key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  problems.push(`config file: ${setting.key} must be a string, number or boolean`);
+  return undefined;
+}
+
+function convert(setting: Setting, value: string | undefined, problems: string[]): unknown {
+  if (value === undefined) return undefined;
+  switch (setting.kind) {
+    case 'string':
+      return value;
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(value)) return true;
+      if (/^(0|false|no|off)$/i.test(value)) return false;
+      problems.push(`${setting.env}: "${value}" is not a boolean (true/false)`);
+      return undefined;
+    case 'int': {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n)) {
+        problems.push(`${setting.env}: "${value}" is not an integer`);
+        return undefined;
+      }
+      if (setting.min !== undefined && n < setting.min) {
+        problems.push(`${setting.env}: ${n} is below the minimum ${setting.min}`);
+      }
+      return n;
+    }
+    case 'address': {
+      const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(value);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port > 65535) {
+        problems.push(`${setting.env}: "${value}" is not host:port`);
+        return undefined;
+      }
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    }
+  }
+}
+
+/** host:port for display, with IPv6 hosts bracketed. */
+export function formatAddress(address: { host: string; port: number }): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
