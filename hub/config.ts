@@ -91,7 +91,7 @@ export const SETTINGS = [
     key: 'allInOne',
     kind: 'bool',
     default: 'false',
-    description: 'Also run a local agent in this process, enrolled automatically (what `npm start` does).',
+    description: 'Also start a local agent as a child process, enrolled automatically into cluster `local` (what `npm start` does).',
   },
   {
     env: 'AIOPS_AGENT_DATA_DIR',
