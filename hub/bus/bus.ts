@@ -12,10 +12,24 @@ export interface SampleMessage {
   readonly values: readonly number[];
 }
 
+/** A scored observation of one series, published by analysis (additive: absent from ingest batches). */
+export interface AnomalyMessage {
+  readonly series: StoredSeries;
+  readonly timestampMs: number;
+  readonly value: number;
+  /** In [0, 1], as the detector returned it. */
+  readonly score: number;
+  /** Dominant cause when the detector knows it ('spike', 'level_shift', ...). */
+  readonly reason?: string;
+  readonly detector: string;
+}
+
 export interface BusBatch {
   readonly cluster: string;
   readonly samples: readonly SampleMessage[];
   readonly events: readonly EventRecord[];
+  /** Anomalies on this cluster's series; ingest leaves it out. */
+  readonly anomalies?: readonly AnomalyMessage[];
 }
 
 export interface Bus {

@@ -1,0 +1,99 @@
+import type { StoredSeries } from '../store/store.js';
+
+export type Aggregation = 'latest' | 'avg';
+
+/** Receives the points a downsampler lets through. */
+export type EmitPoint = (series: StoredSeries, timestampMs: number, value: number) => void;
+
+interface SeriesState {
+  readonly series: StoredSeries;
+  /** Wall-clock time before which this series may not emit again. */
+  nextEmitMs: number;
+  count: number;
+  sum: number;
+  lastTimestampMs: number;
+  lastValue: number;
+  queued: boolean;
+}
+
+/**
+ * Enforces a subscription's maximum rate per series. A point is passed
+ * through at once when its series has not emitted within the last interval
+ * (so a 1 Hz series under a 10 Hz cap costs no latency); otherwise it is
+ * folded into the series' pending aggregate (latest value, or the mean with
+ * the latest timestamp), which tick() emits as soon as the interval has
+ * passed. State is one small record per series, bounded by maxSeries.
+ */
+export class Downsampler {
+  private readonly states = new Map<number, SeriesState>();
+  private pending: SeriesState[] = [];
+
+  constructor(
+    readonly intervalMs: number,
+    readonly aggregation: Aggregation,
+    private readonly maxSeries: number,
+    private readonly emit: EmitPoint,
+  ) {}
+
+  /**
+   * Offers points of one series; returns how many were folded into an
+   * aggregate, or -1 when the series was refused because maxSeries is reached.
+   */
+  offer(
+    series: StoredSeries,
+    timestampsMs: readonly number[],
+    values: readonly number[],
+    nowMs: number,
+  ): number {
+    let state = this.states.get(series.id);
+    if (state === undefined) {
+      if (this.states.size >= this.maxSeries) return -1;
+      state = { series, nextEmitMs: 0, count: 0, sum: 0, lastTimestampMs: 0, lastValue: 0, queued: false };
+      this.states.set(series.id, state);
+    }
+    let folded = 0;
+    for (let i = 0; i < values.length; i++) {
+      const ts = timestampsMs[i] as number;
+      const value = values[i] as number;
+      if (state.count === 0 && nowMs >= state.nextEmitMs) {
+        this.emit(series, ts, value);
+        state.nextEmitMs = nowMs + this.intervalMs;
+        continue;
+      }
+      if (state.count > 0) folded++;
+      state.count++;
+      state.sum += value;
+      state.lastTimestampMs = ts;
+      state.lastValue = value;
+      if (!state.queued) {
+        state.queued = true;
+        this.pending.push(state);
+      }
+    }
+    return folded;
+  }
+
+  /** Emits the aggregates whose interval has passed. */
+  tick(nowMs: number): void {
+    if (this.pending.length === 0) return;
+    const still: SeriesState[] = [];
+    for (const state of this.pending) {
+      if (nowMs < state.nextEmitMs) {
+        still.push(state);
+        continue;
+      }
+      const value = this.aggregation === 'avg' ? state.sum / state.count : state.lastValue;
+      this.emit(state.series, state.lastTimestampMs, value);
+      state.count = 0;
+      state.sum = 0;
+      state.queued = false;
+      state.nextEmitMs = nowMs + this.intervalMs;
+    }
+    this.pending = still;
+  }
+
+  /** Series refused so far are not tracked; this is the number tracked. */
+  get seriesCount(): number {
+    return this.states.size;
+  }
+}
