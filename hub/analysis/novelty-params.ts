@@ -1,0 +1,90 @@
+/**
+ * The one parameter set of the context-novelty detector, shared by every
+ * series (no per-series tuning). docs/anomaly-detection.md gives the reasoning
+ * behind each value and how sensitive the NAB score is to it.
+ */
+import { ConfigError } from '../errors.js';
+
+export interface NoveltyParams {
+  /** Rows before any score is given (the model has nothing to compare against yet). */
+  readonly warmupRows: number;
+  /** Quantisation levels over the series' range. */
+  readonly levels: number;
+  /** Grids offset by 1/(tilings·levels) from each other, so a boundary of one is mid-bin in the next. */
+  readonly tilings: number;
+  /** Strength of the logarithmic view that magnifies the low end of the range (heavy-tailed counts, bytes). */
+  readonly logK: number;
+  /** Levels of the step x[t] − x[t−1] in the step-context. */
+  readonly deltaLevels: number;
+  /** Hours per time-of-day bucket in the time-context; 0 disables it. */
+  readonly todHours: number;
+  /** log2 of the number of one-byte cells in the context-count table. */
+  readonly tableBits: number;
+  /** EW rate at which each context kind's novelty frequency adapts. */
+  readonly rateAlpha: number;
+  /** Novelty frequency every kind starts with. */
+  readonly rateInit: number;
+  /** Floor of that frequency: caps the surprisal of one novel context at −ln(rateFloor). */
+  readonly rateFloor: number;
+  /** Bins per nat of the surprisal histogram that calibrates scores per series. */
+  readonly infoBinsPerNat: number;
+  readonly infoBins: number;
+  /** Weight of the per-series tail probability (−ln p) beside the raw surprisal. */
+  readonly pMix: number;
+  /** Nats of evidence that map to score 1 − 1/e. */
+  readonly infoScale: number;
+  /** After a score, later rows are reported only when they beat every score of this many rows. */
+  readonly restRows: number;
+  /** EW rates of the slow and fast moments used only to name the reason of an alert. */
+  readonly slowAlpha: number;
+  readonly fastAlpha: number;
+}
+
+export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
+  warmupRows: 20,
+  levels: 8,
+  tilings: 2,
+  logK: 30,
+  deltaLevels: 16,
+  todHours: 4,
+  tableBits: 11,
+  rateAlpha: 0.01,
+  rateInit: 0.1,
+  rateFloor: 0.001,
+  infoBinsPerNat: 2,
+  infoBins: 64,
+  pMix: 0.3,
+  infoScale: 5,
+  restRows: 100,
+  slowAlpha: 0.01,
+  fastAlpha: 0.1,
+};
+
+/** Reports every problem at once, as config errors do elsewhere in the hub. */
+export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
+  const problems: string[] = [];
+  const int = (name: keyof NoveltyParams, lo: number, hi: number): void => {
+    const v = p[name];
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      problems.push(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
+  };
+  const frac = (name: keyof NoveltyParams): void => {
+    const v = p[name];
+    if (!(v > 0 && v < 1)) problems.push(`${name} must be in (0, 1), got ${v}`);
+  };
+  int('warmupRows', 1, 1_000_000);
+  int('levels', 2, 64);
+  int('tilings', 1, 4);
+  int('deltaLevels', 2, 256);
+  int('tableBits', 6, 16);
+  int('infoBins', 2, 1024);
+  int('restRows', 1, 10_000);
+  if (!(p.todHours >= 0 && p.todHours <= 24)) problems.push(`todHours must be in [0, 24], got ${p.todHours}`);
+  if (!(p.logK > 0)) problems.push(`logK must be > 0, got ${p.logK}`);
+  for (const f of ['rateAlpha', 'rateInit', 'rateFloor', 'slowAlpha', 'fastAlpha'] as const) frac(f);
+  for (const f of ['infoBinsPerNat', 'infoScale'] as const)
+    if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
+  if (!(p.pMix >= 0)) problems.push(`pMix must be >= 0, got ${p.pMix}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return p;
+}
