@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { CollectorFactory } from './collectors/collector.js';
+import { collectorFactories } from './collectors/registry.js';
+import { Scheduler, type ScheduledCollector } from './collectors/scheduler.js';
+import type { AgentConfig } from './config.js';
+import { encodeBatch } from './encode/batch.js';
+import { SeriesRefTable } from './encode/series-refs.js';
+import { ConfigError } from './errors.js';
+import type { AgentEvent, Collection } from './model/telemetry.js';
+import { startOpsServer } from './ops/http.js';
+import { createAgentMetrics, type AgentMetrics } from './ops/metrics.js';
+import { Batcher } from './pipeline/batcher/batcher.js';
+import { Sender } from './pipeline/sender/sender.js';
+import { Spool } from './pipeline/spool/spool.js';
+import { AGENT_VERSION } from './version.js';
+
+/** Something that runs until stopped. `stop()` is safe before start completes and safe twice. */
+export interface Service {
+  stop(): Promise<void>;
+}
+
+export interface AgentService extends Service {
+  readonly agentId: string;
+  /** Port of /healthz, /readyz, /metrics (undefined when disabled). */
+  readonly httpPort: number | undefined;
+  readonly metrics: AgentMetrics;
+}
+
+export interface StartAgentOptions {
+  /** Collector factories to use instead of the registry (tests add deterministic ones). */
+  readonly factories?: readonly CollectorFactory<unknown>[];
+  /** Export process CPU/memory metrics on /metrics (standalone agent: yes; in-process beside the hub: no). */
+  readonly processMetrics?: boolean;
+}
+
+/**
+ * Assembles and starts the agent: collectors -> scheduler -> batcher ->
+ * disk spool -> sender, plus the ops HTTP server. The one call that
+ * agent/main.ts and the hub's all-in-one mode make.
+ */
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  options: StartAgentOptions = {},
+): Promise<AgentService> {
+  const factories = options.factories ?? collectorFactories;
+  const log = logger.child({ component: 'agent' });
+  mkdirSync(config.dataDir, { recursive: true });
+  const agentId = config.agentId ?? persistentAgentId(config.dataDir, config.nodeName);
+  const metrics = createAgentMetrics({ processMetrics: options.processMetrics ?? false });
+  let status: 'starting' | 'ok' | 'stopping' | 'stopped' = 'starting';
+
+  // The spool reports overflow and corruption as events in the next batch;
+  // it is created after the batcher that carries them.
+  // eslint-disable-next-line prefer-const -- assigned below, read by closures created first
+  let spool: Spool | undefined;
+  // eslint-disable-next-line prefer-const -- same
+  let sender: Sender | undefined;
+  const refs = new SeriesRefTable(join(config.dataDir, 'series-refs.jsonl'), {
+    sync: config.spool.fsync !== 'never',
+    logger: log,
+  });
+  const batcher = new Batcher({
+    ...config.batch,
+    flush: (collections, samples) => {
+      spool!.append((sequence) => encodeBatch(sequence, collections, refs), samples);
+      metrics.batchesSpooledTotal.inc();
+      sender?.notify();
+    },
+    onError: (err, samples) => {
+      metrics.batchWriteErrorsTotal.inc();
+      metrics.batchWriteErrorSamplesTotal.inc(samples);
+      log.error({ err, samples }, 'writing a batch to the spool failed; batch lost');
+    },
+  });
+  const agentEvent = (
+    kind: string,
+    severity: AgentEvent['severity'],
+    message: string,
+    attributes: Record<string, string>,
+  ): Collection => ({
+    samples: [],
+    events: [
+      { timestampMs: Date.now(), kind, severity, source: 'agent', entity: agentId, message, attributes },
+    ],
+    inventory: [],
+  });
+  spool = Spool.open({
+    dir: join(config.dataDir, 'spool'),
+    ...config.spool,
+    logger: log.child({ component: 'spool' }),
+    onOverflow: (d) => {
+      metrics.spoolDroppedRecordsTotal.inc(d.records);
+      metrics.spoolDroppedSamplesTotal.inc(d.samples);
+      batcher.add(
+        agentEvent(
+          'spool_overflow',
+          'warning',
+          `spool full: dropped ${d.records} unsent batches (${d.samples} samples)`,
+          {
+            records: String(d.records),
+            samples: String(d.samples),
+            first_sequence: String(d.firstSequence),
+            last_sequence: String(d.lastSequence),
+            bytes: String(d.bytes),
+          },
+        ),
+      );
+    },
+    onCorruption: (c) => {
+      metrics.spoolCorruptRecordsTotal.inc();
+      metrics.spoolCorruptBytesTotal.inc(c.bytes);
+      batcher.add(
+        agentEvent(
+          'spool_corruption',
+          'error',
+          `spool ${c.reason}: skipped ${c.bytes} bytes in ${c.segment}`,
+          {
+            segment: c.segment,
+            offset: String(c.offset),
+            bytes: String(c.bytes),
+            reason: c.reason,
+          },
+        ),
+      );
+    },
+  });
+
+  const scheduled: ScheduledCollector[] = [];
+  for (const [name, settings] of Object.entries(config.collectors)) {
+    if (!settings.enabled) continue;
+    const factory = factories.find((f) => f.name === name);
+    if (!factory) throw new ConfigError([`collectors.${name}: no such collector in this build`]);
+    const collector = factory.create(settings.options ?? factory.defaultConfig(), {
+      logger: logger.child({ component: 'collector', collector: name }),
+      nodeName: config.nodeName,
+      now: Date.now,
+    });
+    scheduled.push({ collector, intervalMs: settings.intervalMs, timeoutMs: settings.timeoutMs });
+  }
+  const scheduler = new Scheduler({
+    collectors: scheduled,
+    sink: (c) => batcher.add(c),
+    metrics,
+    logger: log,
+  });
+
+  sender = new Sender({
+    address: config.hubAddress,
+    credentials: channelCredentials(config),
+    token: config.token,
+    hello: {
+      agentId,
+      cluster: config.cluster,
+      node: config.nodeName,
+      version: `aiops-agent/${AGENT_VERSION}`,
+      capabilities: scheduled.map((s) => s.collector.name),
+    },
+    spool,
+    metrics,
+    logger: log.child({ component: 'sender' }),
+    ...config.sender,
+  });
+
+  const refreshGauges = () => {
+    const st = spool!.stats();
+    metrics.spoolBytes.set(st.bytes);
+    metrics.spoolRecords.set(st.pendingRecords);
+    metrics.spoolSegments.set(st.segments);
+    metrics.spoolWrittenSequence.set(st.writtenSequence);
+    metrics.spoolAckedSequence.set(st.ackedSequence);
+  };
+  const ops = config.http
+    ? await startOpsServer({
+        ...config.http,
+        registry: metrics.registry,
+        beforeScrape: refreshGauges,
+        logger: log,
+        health: () => ({
+          status,
+          agentId,
+          sender: sender!.status(),
+          spool: spool!.stats(),
+          collectors: scheduler.health(),
+        }),
+      })
+    : undefined;
+
+  sender.start();
+  scheduler.start();
+  status = 'ok';
+  log.info(
+    {
+      agentId,
+      hub: config.hubAddress,
+      collectors: scheduled.map((s) => s.collector.name),
+      httpPort: ops?.port,
+    },
+    'agent started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    agentId,
+    httpPort: ops?.port,
+    metrics,
+    stop: () =>
+      (stopping ??= (async () => {
+        status = 'stopping';
+        // Order matters: finish collecting, put everything in the spool,
+        // then close the stream; unacked data stays spooled for next time.
+        await scheduler.stop();
+        batcher.flush();
+        await sender!.stop();
+        spool!.close();
+        refs.close();
+        await ops?.close();
+        status = 'stopped';
+        log.info({ agentId }, 'agent stopped');
+      })()),
+  };
+}
+
+function channelCredentials(config: AgentConfig): ChannelCredentials {
+  if (!config.tls.enabled) return grpcCredentials.createInsecure();
+  return grpcCredentials.createSsl(config.tls.caFile ? readFileSync(config.tls.caFile) : null);
+}
+
+/** Generated once and kept in the data directory, so sequences survive restarts. */
+function persistentAgentId(dataDir: string, nodeName: string): string {
+  const path = join(dataDir, 'agent-id');
+  try {
+    const id = readFileSync(path, 'utf8').trim();
+    if (/^[A-Za-z0-9._:-]{1,128}$/.test(id)) return id;
+  } catch {
+    // First start.
+  }
+  const id = `${nodeName.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
+  writeFileSync(`${path}.tmp`, `${id}\n`);
+  renameSync(`${path}.tmp`, path);
+  return id;
+}

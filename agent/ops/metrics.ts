@@ -1,0 +1,152 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The agent's own Prometheus metrics (served on /metrics). One registry per
+ * agent instance, not prom-client's global one, so an agent started
+ * in-process beside the hub (all-in-one) or twice in a test never collides.
+ */
+export interface AgentMetrics {
+  readonly registry: Registry;
+  readonly collectorUp: Gauge<'collector'>;
+  readonly collectorDurationSeconds: Gauge<'collector'>;
+  readonly collectorErrorsTotal: Counter<'collector'>;
+  readonly collectorTimeoutsTotal: Counter<'collector'>;
+  readonly samplesCollectedTotal: Counter<'collector'>;
+  readonly batchesSpooledTotal: Counter;
+  readonly batchWriteErrorsTotal: Counter;
+  readonly batchWriteErrorSamplesTotal: Counter;
+  readonly spoolBytes: Gauge;
+  readonly spoolRecords: Gauge;
+  readonly spoolSegments: Gauge;
+  readonly spoolWrittenSequence: Gauge;
+  readonly spoolAckedSequence: Gauge;
+  readonly spoolDroppedRecordsTotal: Counter;
+  readonly spoolDroppedSamplesTotal: Counter;
+  readonly spoolCorruptRecordsTotal: Counter;
+  readonly spoolCorruptBytesTotal: Counter;
+  readonly senderConnected: Gauge;
+  readonly senderReconnectsTotal: Counter;
+  readonly senderPermanentErrorsTotal: Counter<'code'>;
+  readonly senderBatchesSentTotal: Counter;
+  readonly senderRejectedTotal: Counter<'reason'>;
+}
+
+export function createAgentMetrics(options: { processMetrics?: boolean } = {}): AgentMetrics {
+  const registry = new Registry();
+  // Process CPU/RSS/event-loop metrics only for a standalone agent: in the
+  // all-in-one process the hub already reports them.
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'agent_' });
+  const r = [registry];
+  return {
+    registry,
+    collectorUp: new Gauge({
+      name: 'agent_collector_up',
+      help: '1 when the last run of the collector succeeded, 0 when it failed or timed out.',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    collectorDurationSeconds: new Gauge({
+      name: 'agent_collector_duration_seconds',
+      help: 'Duration of the last run of the collector.',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    collectorErrorsTotal: new Counter({
+      name: 'agent_collector_errors_total',
+      help: 'Failed or timed-out collector runs.',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    collectorTimeoutsTotal: new Counter({
+      name: 'agent_collector_timeouts_total',
+      help: 'Collector runs aborted at their timeout.',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    samplesCollectedTotal: new Counter({
+      name: 'agent_samples_collected_total',
+      help: 'Samples produced by collectors.',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    batchesSpooledTotal: new Counter({
+      name: 'agent_batches_spooled_total',
+      help: 'Batches written to the disk spool.',
+      registers: r,
+    }),
+    batchWriteErrorsTotal: new Counter({
+      name: 'agent_batch_write_errors_total',
+      help: 'Batches lost because writing them to the spool failed (disk full, I/O error).',
+      registers: r,
+    }),
+    batchWriteErrorSamplesTotal: new Counter({
+      name: 'agent_batch_write_error_samples_total',
+      help: 'Samples in batches lost because writing them to the spool failed.',
+      registers: r,
+    }),
+    spoolBytes: new Gauge({ name: 'agent_spool_bytes', help: 'Bytes in spool segment files.', registers: r }),
+    spoolRecords: new Gauge({
+      name: 'agent_spool_records',
+      help: 'Records in the spool not yet acknowledged by the hub.',
+      registers: r,
+    }),
+    spoolSegments: new Gauge({ name: 'agent_spool_segments', help: 'Spool segment files.', registers: r }),
+    spoolWrittenSequence: new Gauge({
+      name: 'agent_spool_written_sequence',
+      help: 'Highest batch sequence written to the spool.',
+      registers: r,
+    }),
+    spoolAckedSequence: new Gauge({
+      name: 'agent_spool_acked_sequence',
+      help: 'Highest batch sequence acknowledged by the hub.',
+      registers: r,
+    }),
+    spoolDroppedRecordsTotal: new Counter({
+      name: 'agent_spool_dropped_records_total',
+      help: 'Unacknowledged records dropped because the spool hit its byte bound.',
+      registers: r,
+    }),
+    spoolDroppedSamplesTotal: new Counter({
+      name: 'agent_spool_dropped_samples_total',
+      help: 'Samples in records dropped because the spool hit its byte bound.',
+      registers: r,
+    }),
+    spoolCorruptRecordsTotal: new Counter({
+      name: 'agent_spool_corrupt_regions_total',
+      help: 'Torn or corrupt spool regions skipped (CRC or length mismatch).',
+      registers: r,
+    }),
+    spoolCorruptBytesTotal: new Counter({
+      name: 'agent_spool_corrupt_bytes_total',
+      help: 'Bytes of torn or corrupt spool data skipped.',
+      registers: r,
+    }),
+    senderConnected: new Gauge({
+      name: 'agent_sender_connected',
+      help: '1 while a stream to the hub is established (Welcome received).',
+      registers: r,
+    }),
+    senderReconnectsTotal: new Counter({
+      name: 'agent_sender_reconnects_total',
+      help: 'Stream (re)connection attempts after the first.',
+      registers: r,
+    }),
+    senderPermanentErrorsTotal: new Counter({
+      name: 'agent_sender_permanent_errors_total',
+      help: 'Streams ended by a permanent rejection (bad token, invalid data).',
+      labelNames: ['code'],
+      registers: r,
+    }),
+    senderBatchesSentTotal: new Counter({
+      name: 'agent_sender_batches_sent_total',
+      help: 'Batches written to the stream (including resends after reconnect).',
+      registers: r,
+    }),
+    senderRejectedTotal: new Counter({
+      name: 'agent_sender_rejected_total',
+      help: 'Samples, events or facts the hub refused, by reason (from Ack results).',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+  };
+}

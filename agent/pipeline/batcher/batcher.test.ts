@@ -1,0 +1,68 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { Collection, Sample } from '../../model/telemetry.js';
+import { Batcher } from './batcher.js';
+
+const sample = (value: number): Sample => ({
+  series: { metric: 'm', source: 's', entity: '', labels: {}, kind: 'gauge' },
+  timestampMs: 1,
+  value,
+});
+const coll = (n: number): Collection => ({
+  samples: Array.from({ length: n }, (_, i) => sample(i)),
+  events: [],
+  inventory: [],
+});
+
+describe('Batcher', () => {
+  it('flushes when maxSamples is reached', () => {
+    const flush = vi.fn();
+    const b = new Batcher({ maxSamples: 10, maxBytes: 1 << 20, maxAgeMs: 60_000, flush, onError: vi.fn() });
+    b.add(coll(6));
+    expect(flush).not.toHaveBeenCalled();
+    b.add(coll(6));
+    expect(flush).toHaveBeenCalledTimes(1);
+    expect(flush.mock.calls[0]![1]).toBe(12);
+    expect(b.pendingSamples).toBe(0);
+  });
+
+  it('flushes when the estimated size reaches maxBytes', () => {
+    const flush = vi.fn();
+    const b = new Batcher({ maxSamples: 1e9, maxBytes: 1400, maxAgeMs: 60_000, flush, onError: vi.fn() });
+    b.add(coll(99));
+    expect(flush).not.toHaveBeenCalled();
+    b.add(coll(1));
+    expect(flush).toHaveBeenCalledTimes(1);
+  });
+
+  it('flushes maxAgeMs after the first pending item', async () => {
+    vi.useFakeTimers();
+    try {
+      const flush = vi.fn();
+      const b = new Batcher({ maxSamples: 1000, maxBytes: 1 << 20, maxAgeMs: 500, flush, onError: vi.fn() });
+      b.add(coll(1));
+      await vi.advanceTimersByTimeAsync(499);
+      expect(flush).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(flush).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ignores empty collections and reports a failed flush with its sample count', () => {
+    const onError = vi.fn();
+    const b = new Batcher({
+      maxSamples: 1,
+      maxBytes: 1 << 20,
+      maxAgeMs: 10,
+      flush: () => {
+        throw new Error('disk full');
+      },
+      onError,
+    });
+    b.add(coll(0));
+    expect(onError).not.toHaveBeenCalled();
+    b.add(coll(3));
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'disk full' }), 3);
+  });
+});

@@ -1,0 +1,71 @@
+import type { Collection } from '../../model/telemetry.js';
+
+export interface BatcherOptions {
+  /** Flush once this many samples are pending. */
+  readonly maxSamples: number;
+  /** Flush once the pending data's estimated encoded size reaches this. */
+  readonly maxBytes: number;
+  /** Flush this long after the first pending item arrived, however little is pending. */
+  readonly maxAgeMs: number;
+  /** Receives the pending collections; called synchronously, never concurrently. */
+  readonly flush: (collections: Collection[], samples: number) => void;
+  /** A flush failed (disk full, ...): the batch is lost, and counted by the caller. */
+  readonly onError: (err: unknown, samples: number) => void;
+}
+
+/** Rough protobuf size: a sample is a varint ref share plus int64 and double. */
+const SAMPLE_BYTES = 14;
+const ITEM_BYTES = 120;
+
+/**
+ * Gathers collections until a size or age bound, then hands them to the
+ * spool writer as one batch. Holds data only in memory: SIGTERM calls
+ * flush(); a SIGKILL loses at most maxAgeMs of collected data (that is why
+ * maxAgeMs is small by default).
+ */
+export class Batcher {
+  private pending: Collection[] = [];
+  private samples = 0;
+  private bytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: BatcherOptions) {}
+
+  add(collection: Collection): void {
+    if (collection.samples.length + collection.events.length + collection.inventory.length === 0) return;
+    this.pending.push(collection);
+    this.samples += collection.samples.length;
+    this.bytes +=
+      collection.samples.length * SAMPLE_BYTES +
+      (collection.events.length + collection.inventory.length) * ITEM_BYTES;
+    if (this.samples >= this.options.maxSamples || this.bytes >= this.options.maxBytes) {
+      this.flush();
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.options.maxAgeMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Hands everything pending to the writer now. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    const samples = this.samples;
+    this.pending = [];
+    this.samples = 0;
+    this.bytes = 0;
+    try {
+      this.options.flush(batch, samples);
+    } catch (err) {
+      this.options.onError(err, samples);
+    }
+  }
+
+  get pendingSamples(): number {
+    return this.samples;
+  }
+}

@@ -1,0 +1,200 @@
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HEADER_BYTES } from './record.js';
+import { Spool, type SpoolCorruption, type SpoolDrop, type SpoolOptions } from './spool.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(overrides: Partial<SpoolOptions> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'aiops-spool-'));
+  dirs.push(dir);
+  const drops: SpoolDrop[] = [];
+  const corruptions: SpoolCorruption[] = [];
+  const options: SpoolOptions = {
+    dir,
+    maxBytes: 1024 * 1024,
+    segmentMaxBytes: 1024,
+    fsync: 'never',
+    fsyncIntervalMs: 100,
+    maxRecordBytes: 64 * 1024,
+    logger: pino({ level: 'silent' }),
+    onOverflow: (d) => drops.push(d),
+    onCorruption: (c) => corruptions.push(c),
+    ...overrides,
+  };
+  return { dir, drops, corruptions, options, open: () => Spool.open(options) };
+}
+
+/** A payload that says which sequence it belongs to, for checking reads. */
+const payloadOf = (sequence: number, size = 100) => Buffer.alloc(size, sequence % 251);
+const appendN = (spool: Spool, n: number, size = 100) => {
+  for (let i = 0; i < n; i++) spool.append((seq) => payloadOf(seq, size), 10);
+};
+
+describe('Spool', () => {
+  it('assigns sequences from 1 and reads records back in order', () => {
+    const { open } = setup();
+    const spool = open();
+    appendN(spool, 25);
+    const recs = spool.readAfter(0, 100);
+    expect(recs.map((r) => r.sequence)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    for (const r of recs) expect(Buffer.from(r.payload).equals(payloadOf(r.sequence))).toBe(true);
+    expect(spool.readAfter(20, 3).map((r) => r.sequence)).toEqual([21, 22, 23]);
+    spool.close();
+  });
+
+  it('rotates segments at segmentMaxBytes and deletes them only when acked', () => {
+    const { dir, open } = setup();
+    const spool = open();
+    appendN(spool, 30); // 124 bytes per record, 9 per 1 KiB segment
+    const segs = () => readdirSync(dir).filter((n) => n.endsWith('.seg'));
+    expect(segs().length).toBe(4);
+    spool.ack(17);
+    // Segments 1-9 acked, 10-18 still holds 18.
+    expect(segs().length).toBe(3);
+    expect(readFileSync(join(dir, 'acked'), 'utf8').trim()).toBe('17');
+    expect(spool.stats().pendingRecords).toBe(13);
+    spool.close();
+  });
+
+  it('continues sequences and skips acked data after a restart', () => {
+    const { open } = setup();
+    let spool = open();
+    appendN(spool, 12);
+    spool.ack(5);
+    spool.close();
+    spool = open();
+    expect(spool.ackedSequence).toBe(5);
+    expect(spool.readAfter(spool.ackedSequence, 100).map((r) => r.sequence)).toEqual([
+      6, 7, 8, 9, 10, 11, 12,
+    ]);
+    expect(spool.append((s) => payloadOf(s), 1)).toBe(13);
+    spool.close();
+  });
+
+  it('drops the oldest segments at maxBytes and counts exactly what was unacked', () => {
+    const { open, drops } = setup({ maxBytes: 4096, segmentMaxBytes: 1024 });
+    const spool = open();
+    appendN(spool, 33); // 4092 bytes: one more record does not fit in 4096
+    spool.ack(3);
+    appendN(spool, 1);
+    // The oldest segment (1-9) goes; 3 of its records were acked.
+    expect(drops).toEqual([{ records: 6, samples: 60, firstSequence: 4, lastSequence: 9, bytes: 9 * 124 }]);
+    expect(spool.readAfter(3, 1000)[0]?.sequence).toBe(10);
+    expect(spool.stats().bytes).toBeLessThanOrEqual(4096);
+    spool.close();
+  });
+
+  it('skips a corrupt record, reports it once, and still delivers everything after it', () => {
+    const { dir, open, corruptions } = setup({ segmentMaxBytes: 64 * 1024 });
+    let spool = open();
+    appendN(spool, 10);
+    spool.close();
+    const seg = join(
+      dir,
+      readdirSync(dir).find((n) => n.endsWith('.seg'))!,
+    );
+    const bytes = readFileSync(seg);
+    bytes[124 * 4 + HEADER_BYTES + 50] ^= 0xff; // a payload byte of record 5
+    writeFileSync(seg, bytes);
+    spool = open();
+    expect(corruptions).toEqual([
+      { segment: expect.any(String), offset: 124 * 4, bytes: 124, reason: 'crc_mismatch' },
+    ]);
+    expect(spool.readAfter(0, 100).map((r) => r.sequence)).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    expect(corruptions).toHaveLength(1);
+    spool.close();
+  });
+
+  it('resynchronises after garbage whose header is unreadable', () => {
+    const { dir, open, corruptions } = setup({ segmentMaxBytes: 64 * 1024 });
+    let spool = open();
+    appendN(spool, 6);
+    spool.close();
+    const seg = join(
+      dir,
+      readdirSync(dir).find((n) => n.endsWith('.seg'))!,
+    );
+    const bytes = readFileSync(seg);
+    bytes.fill(0x41, 124 * 2, 124 * 2 + 30); // overwrite record 3's header (and some payload)
+    writeFileSync(seg, bytes);
+    spool = open();
+    expect(corruptions.map((c) => c.reason)).toEqual(['bad_header']);
+    expect(spool.readAfter(0, 100).map((r) => r.sequence)).toEqual([1, 2, 4, 5, 6]);
+    spool.close();
+  });
+
+  it('cuts a torn tail after a crash, reports it and appends after the last valid record', () => {
+    const { dir, open, corruptions } = setup({ segmentMaxBytes: 64 * 1024 });
+    let spool = open();
+    appendN(spool, 5);
+    spool.close();
+    const seg = join(
+      dir,
+      readdirSync(dir).find((n) => n.endsWith('.seg'))!,
+    );
+    truncateSync(seg, 124 * 4 + 30); // record 5 half written
+    spool = open();
+    expect(corruptions).toEqual([
+      { segment: expect.any(String), offset: 496, bytes: 30, reason: 'torn_tail' },
+    ]);
+    expect(statSync(seg).size).toBe(496);
+    expect(spool.append((s) => payloadOf(s), 1)).toBe(5);
+    expect(spool.readAfter(0, 100).map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5]);
+    spool.close();
+  });
+
+  it('refuses a record larger than maxRecordBytes without writing anything', () => {
+    const { open } = setup({ maxRecordBytes: 1024 });
+    const spool = open();
+    expect(() => spool.append(() => Buffer.alloc(2048), 1)).toThrow(/exceeds maxRecordBytes/);
+    expect(spool.append((s) => payloadOf(s), 1)).toBe(1);
+    spool.close();
+  });
+
+  it('treats an unreadable acked file as nothing acked (resending is harmless)', () => {
+    const { dir, open } = setup();
+    let spool = open();
+    appendN(spool, 3);
+    spool.close();
+    writeFileSync(join(dir, 'acked'), 'garbage');
+    spool = open();
+    expect(spool.ackedSequence).toBe(0);
+    expect(spool.readAfter(0, 10)).toHaveLength(3);
+    spool.close();
+  });
+
+  it('syncs every record with fsync=always and on a timer with fsync=interval', () => {
+    for (const fsync of ['always', 'interval'] as const) {
+      const { open } = setup({ fsync });
+      const spool = open();
+      appendN(spool, 3);
+      spool.ack(1);
+      spool.close();
+      spool.close(); // safe twice
+    }
+  });
+
+  it('moves the next sequence past a hub that acked more than was written', () => {
+    const { open } = setup();
+    const spool = open();
+    appendN(spool, 2);
+    spool.ack(40);
+    expect(spool.append((s) => payloadOf(s), 1)).toBe(41);
+    spool.close();
+  });
+});

@@ -1,0 +1,406 @@
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  ftruncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { encodeRecord, HEADER_BYTES, scanRecords, type CorruptRegion } from './record.js';
+
+export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+export interface SpoolOptions {
+  readonly dir: string;
+  /** Bound on all segment files together; the oldest segments are dropped beyond it. */
+  readonly maxBytes: number;
+  /** A new segment is started once the head reaches this size. */
+  readonly segmentMaxBytes: number;
+  /** always: fdatasync after every record; interval: every fsyncIntervalMs; never: leave it to the OS. */
+  readonly fsync: FsyncPolicy;
+  readonly fsyncIntervalMs: number;
+  /** Records with a larger payload are refused on write and treated as corrupt on read. */
+  readonly maxRecordBytes: number;
+  readonly logger: Logger;
+  /** Unacknowledged data was dropped to respect maxBytes. */
+  readonly onOverflow?: (drop: SpoolDrop) => void;
+  /** A torn or corrupt region was found and skipped. Reported once per region per process. */
+  readonly onCorruption?: (c: SpoolCorruption) => void;
+}
+
+export interface SpoolDrop {
+  readonly records: number;
+  readonly samples: number;
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+  readonly bytes: number;
+}
+
+export interface SpoolCorruption extends CorruptRegion {
+  readonly segment: string;
+}
+
+export interface SpoolRecord {
+  readonly sequence: number;
+  readonly samples: number;
+  readonly payload: Uint8Array;
+}
+
+export interface SpoolStats {
+  readonly bytes: number;
+  readonly segments: number;
+  /** Records on disk with a sequence above the acked one. */
+  readonly pendingRecords: number;
+  readonly writtenSequence: number;
+  readonly ackedSequence: number;
+}
+
+interface Segment {
+  readonly name: string;
+  readonly path: string;
+  readonly firstSequence: number;
+  bytes: number;
+  /** Sequences and sample counts of the valid records, in order. */
+  readonly sequences: number[];
+  readonly samples: number[];
+}
+
+const SEGMENT_RE = /^(\d{20})\.seg$/;
+const ACKED_FILE = 'acked';
+
+/**
+ * A bounded, crash-safe, append-only disk spool of encoded batches. The
+ * format and the recovery rules are specified in docs/spool-format.md.
+ *
+ * Writes are synchronous (writeSync) so a batch is on its way to disk before
+ * the caller continues, and ordering is trivially that of the calls.
+ * Single-process, single-writer: the data directory is the agent's own.
+ */
+export class Spool {
+  private readonly segments: Segment[] = [];
+  private headFd: number | undefined;
+  private nextSequence = 1;
+  private acked = 0;
+  private dirty = false;
+  private fsyncTimer: NodeJS.Timeout | undefined;
+  private readonly reportedCorruption = new Set<string>();
+  /** The segment last read, parsed; the sender reads sequentially. */
+  private cache: { name: string; parsedBytes: number; buf: Buffer; records: SpoolRecord[] } | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: SpoolOptions) {}
+
+  /** Opens (creating if needed) the spool in `dir`, recovering from a crash: see docs/spool-format.md. */
+  static open(options: SpoolOptions): Spool {
+    const spool = new Spool(options);
+    spool.recover();
+    if (options.fsync === 'interval') {
+      spool.fsyncTimer = setInterval(() => spool.syncIfDirty(), options.fsyncIntervalMs);
+      spool.fsyncTimer.unref();
+    }
+    return spool;
+  }
+
+  get ackedSequence(): number {
+    return this.acked;
+  }
+
+  /** Highest sequence handed out so far (0 when none). */
+  get writtenSequence(): number {
+    return this.nextSequence - 1;
+  }
+
+  stats(): SpoolStats {
+    let bytes = 0;
+    let pending = 0;
+    for (const s of this.segments) {
+      bytes += s.bytes;
+      for (const q of s.sequences) if (q > this.acked) pending += 1;
+    }
+    return {
+      bytes,
+      segments: this.segments.length,
+      pendingRecords: pending,
+      writtenSequence: this.writtenSequence,
+      ackedSequence: this.acked,
+    };
+  }
+
+  /**
+   * Appends one record. `encode` receives the sequence assigned to it (so
+   * the payload can carry it) and returns the payload bytes. Returns the sequence.
+   */
+  append(encode: (sequence: number) => Uint8Array, samples: number): number {
+    if (this.closed) throw new Error('spool is closed');
+    const sequence = this.nextSequence;
+    const payload = encode(sequence);
+    if (payload.length > this.options.maxRecordBytes) {
+      throw new Error(
+        `spool record of ${payload.length} bytes exceeds maxRecordBytes ${this.options.maxRecordBytes}`,
+      );
+    }
+    const record = encodeRecord(sequence, samples, payload);
+    this.makeRoom(record.length);
+    let head = this.segments.at(-1);
+    if (!head || this.headFd === undefined || head.bytes >= this.options.segmentMaxBytes) {
+      head = this.startSegment(sequence);
+    }
+    writeSync(this.headFd!, record);
+    head.bytes += record.length;
+    head.sequences.push(sequence);
+    head.samples.push(samples);
+    this.nextSequence = sequence + 1;
+    this.dirty = true;
+    if (this.options.fsync === 'always') this.syncIfDirty();
+    return sequence;
+  }
+
+  /**
+   * Records after `afterSequence`, in order, at most `max` of them. Corrupt
+   * regions met on the way are skipped and reported (onCorruption).
+   */
+  readAfter(afterSequence: number, max: number): SpoolRecord[] {
+    const out: SpoolRecord[] = [];
+    for (const seg of this.segments) {
+      if (out.length >= max) break;
+      const last = seg.sequences.at(-1);
+      if (last === undefined || last <= afterSequence) continue;
+      for (const rec of this.parsed(seg)) {
+        if (rec.sequence <= afterSequence) continue;
+        out.push(rec);
+        if (out.length >= max) break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The hub made everything up to `sequence` durable: persist that (atomic
+   * rename) and delete segments holding nothing newer.
+   */
+  ack(sequence: number): void {
+    if (this.closed || sequence <= this.acked) return;
+    this.acked = sequence;
+    const tmp = join(this.options.dir, `${ACKED_FILE}.tmp`);
+    writeFileSync(tmp, `${sequence}\n`);
+    if (this.options.fsync !== 'never') {
+      const fd = openSync(tmp, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    renameSync(tmp, join(this.options.dir, ACKED_FILE));
+    // Sequences never go backwards: a hub that acked more than we wrote
+    // (our data directory was lost) moves our counter past it.
+    if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
+    this.deleteAcked();
+  }
+
+  /**
+   * Deletes segments whose records are all acked. The open head is kept
+   * (it rotates at segmentMaxBytes), so a hub that keeps up does not cost a
+   * file creation per batch.
+   */
+  private deleteAcked(): void {
+    while (this.segments.length > 0) {
+      const seg = this.segments[0]!;
+      const last = seg.sequences.at(-1) ?? seg.firstSequence - 1;
+      if (last > this.acked) break;
+      if (this.segments.length === 1 && this.headFd !== undefined) break;
+      this.deleteSegment(seg);
+    }
+  }
+
+  /** Flushes to disk (per policy) and closes files; safe twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.fsyncTimer);
+    if (this.options.fsync !== 'never') this.syncIfDirty();
+    this.closeHead();
+  }
+
+  private syncIfDirty(): void {
+    if (!this.dirty || this.headFd === undefined) return;
+    fdatasyncSync(this.headFd);
+    this.dirty = false;
+  }
+
+  private recover(): void {
+    const { dir, logger } = this.options;
+    mkdirSync(dir, { recursive: true });
+    try {
+      const text = readFileSync(join(dir, ACKED_FILE), 'utf8').trim();
+      const n = Number(text);
+      if (Number.isSafeInteger(n) && n >= 0) this.acked = n;
+      else
+        logger.warn(
+          { content: text.slice(0, 40) },
+          'spool acked file unreadable, resending from the oldest record',
+        );
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const names = readdirSync(dir)
+      .filter((n) => SEGMENT_RE.test(n))
+      .sort();
+    for (const name of names) {
+      const path = join(dir, name);
+      const buf = readFileSync(path);
+      const { records, corrupt } = scanRecords(buf, 0, this.options.maxRecordBytes);
+      const seg: Segment = {
+        name,
+        path,
+        firstSequence: Number(SEGMENT_RE.exec(name)![1]),
+        bytes: buf.length,
+        sequences: records.map((r) => r.sequence),
+        samples: records.map((r) => r.samples),
+      };
+      // Reported now (once per region per process): the segment may be
+      // deleted by an ack before the sender reads it.
+      for (const region of corrupt) this.report(name, region);
+      const tail = corrupt.at(-1);
+      if (name === names.at(-1) && tail?.reason === 'torn_tail') {
+        // An interrupted write at the end of the newest segment: cut it off
+        // so no reader meets it again.
+        const fd = openSync(path, 'r+');
+        ftruncateSync(fd, tail.offset);
+        fsyncSync(fd);
+        closeSync(fd);
+        seg.bytes = tail.offset;
+      }
+      this.segments.push(seg);
+    }
+    const lastWritten = Math.max(0, ...this.segments.map((s) => s.sequences.at(-1) ?? s.firstSequence - 1));
+    this.nextSequence = Math.max(lastWritten, this.acked) + 1;
+    // Segments with nothing unacked are left over from before a restart.
+    // Appends always go to a new segment after a restart (headFd is unset):
+    // the old head may end in a region we skipped, and a fresh file keeps
+    // the rules simple.
+    this.deleteAcked();
+    logger.info({ dir, ...this.stats() }, 'spool opened');
+  }
+
+  private parsed(seg: Segment): SpoolRecord[] {
+    if (this.cache?.name !== seg.name) {
+      this.cache = { name: seg.name, parsedBytes: 0, buf: Buffer.alloc(0), records: [] };
+    }
+    const c = this.cache;
+    if (c.parsedBytes < seg.bytes) {
+      // Segments only grow, so only the new bytes are read and parsed.
+      const fd = openSync(seg.path, 'r');
+      try {
+        const more = Buffer.allocUnsafe(seg.bytes - c.parsedBytes);
+        let got = 0;
+        while (got < more.length) {
+          const n = readSyncAt(fd, more, got, c.parsedBytes + got);
+          if (n === 0) break;
+          got += n;
+        }
+        const { records, corrupt } = scanRecords(more.subarray(0, got), 0, this.options.maxRecordBytes);
+        for (const region of corrupt)
+          this.report(seg.name, { ...region, offset: region.offset + c.parsedBytes });
+        for (const r of records)
+          c.records.push({ sequence: r.sequence, samples: r.samples, payload: r.payload });
+        c.parsedBytes += got;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return c.records;
+  }
+
+  private report(segment: string, region: CorruptRegion): void {
+    const key = `${segment}:${region.offset}`;
+    if (this.reportedCorruption.has(key)) return;
+    this.reportedCorruption.add(key);
+    this.options.logger.warn({ segment, ...region }, 'spool corruption skipped');
+    this.options.onCorruption?.({ segment, ...region });
+  }
+
+  private startSegment(firstSequence: number): Segment {
+    this.closeHead();
+    const name = `${String(firstSequence).padStart(20, '0')}.seg`;
+    const path = join(this.options.dir, name);
+    this.headFd = openSync(path, 'a');
+    if (this.options.fsync !== 'never') syncDir(this.options.dir);
+    const seg: Segment = { name, path, firstSequence, bytes: 0, sequences: [], samples: [] };
+    this.segments.push(seg);
+    return seg;
+  }
+
+  private closeHead(): void {
+    if (this.headFd === undefined) return;
+    if (this.dirty && this.options.fsync !== 'never') fdatasyncSync(this.headFd);
+    this.dirty = false;
+    closeSync(this.headFd);
+    this.headFd = undefined;
+  }
+
+  private deleteSegment(seg: Segment): void {
+    unlinkSync(seg.path);
+    const i = this.segments.indexOf(seg);
+    if (i >= 0) this.segments.splice(i, 1);
+    if (this.cache?.name === seg.name) this.cache = undefined;
+  }
+
+  /** Drops the oldest segments until `incomingBytes` more fit in maxBytes; counts unacked data dropped. */
+  private makeRoom(incomingBytes: number): void {
+    let total = this.segments.reduce((n, s) => n + s.bytes, 0);
+    if (total + incomingBytes <= this.options.maxBytes) return;
+    let records = 0;
+    let samples = 0;
+    let bytes = 0;
+    let first = Infinity;
+    let last = 0;
+    while (this.segments.length > 0 && total + incomingBytes > this.options.maxBytes) {
+      const seg = this.segments[0]!;
+      if (this.segments.length === 1) this.closeHead();
+      seg.sequences.forEach((q, i) => {
+        if (q <= this.acked) return;
+        records += 1;
+        samples += seg.samples[i] ?? 0;
+        first = Math.min(first, q);
+        last = Math.max(last, q);
+      });
+      total -= seg.bytes;
+      bytes += seg.bytes;
+      this.deleteSegment(seg);
+    }
+    if (records > 0) {
+      this.options.logger.warn(
+        { records, samples, firstSequence: first, lastSequence: last },
+        'spool full, oldest data dropped',
+      );
+      this.options.onOverflow?.({ records, samples, firstSequence: first, lastSequence: last, bytes });
+    }
+  }
+}
+
+function readSyncAt(fd: number, buf: Buffer, offset: number, position: number): number {
+  return readSync(fd, buf, offset, buf.length - offset, position);
+}
+
+function syncDir(dir: string): void {
+  // Makes a created or renamed file's directory entry durable (POSIX).
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the data itself is synced.
+  }
+}
+
+export { HEADER_BYTES };
