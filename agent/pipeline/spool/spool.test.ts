@@ -109,7 +109,7 @@ describe('Spool', () => {
       readdirSync(dir).find((n) => n.endsWith('.seg'))!,
     );
     const bytes = readFileSync(seg);
-    bytes[124 * 4 + HEADER_BYTES + 50] ^= 0xff; // a payload byte of record 5
+    bytes[124 * 4 + HEADER_BYTES + 50] = bytes[124 * 4 + HEADER_BYTES + 50]! ^ 0xff; // a payload byte of record 5
     writeFileSync(seg, bytes);
     spool = open();
     expect(corruptions).toEqual([
