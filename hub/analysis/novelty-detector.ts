@@ -77,6 +77,8 @@ export class NoveltyDetector implements Detector {
   readonly #counts: Uint8Array;
   /** Evidence gathered by #probe during one observe call. */
   #info = 0;
+  /** This row's value lies beyond the learned range. */
+  #outside = false;
 
   constructor(p: NoveltyParams, hints: SeriesHints = {}, image?: Uint8Array) {
     this.#p = p;
@@ -129,10 +131,11 @@ export class NoveltyDetector implements Detector {
     const p = this.#p;
     s[LAST_TS] = timestampMs;
     const n = ++s[N]!;
-    const x = this.#normalise(value);
+    this.#info = 0;
+    this.#outside = false;
+    const x = this.#normalise(n, value);
     const xl = Math.log1p(x * p.logK) * this.#logNorm;
 
-    this.#info = 0;
     this.#probeLevels(n, x, xl);
     if (n > 1) {
       // The step, paired with the level it lands on: a jump that is ordinary
@@ -162,12 +165,36 @@ export class NoveltyDetector implements Detector {
     return { score, reason };
   }
 
-  /** Maps the value into [0, 1] over the known range, or the range seen so far. */
-  #normalise(value: number): number {
+  /**
+   * Maps the value into [0, 1] over the known range or, without one, over a
+   * learned range: the warm-up rows' range widened by its own span on each
+   * side, so that later extremes land in bins the series has never visited
+   * (a learned range that simply followed min/max would put every new
+   * extreme into the already familiar top bin). A value beyond the learned
+   * range counts as new in every level context (#probeLevels) and widens the
+   * range by a quarter span more than needed; that rescales the bins, which
+   * the novelty rates absorb.
+   */
+  #normalise(n: number, value: number): number {
     const s = this.#s;
     if (s[FIXED_RANGE] === 0) {
-      if (value < s[MIN]!) s[MIN] = value;
-      if (value > s[MAX]!) s[MAX] = value;
+      if (n <= this.#p.warmupRows) {
+        if (value < s[MIN]!) s[MIN] = value;
+        if (value > s[MAX]!) s[MAX] = value;
+        if (n === this.#p.warmupRows) {
+          const span = Math.max(s[MAX]! - s[MIN]!, 1e-9 * Math.max(1, Math.abs(s[MAX]!)));
+          s[MIN] = s[MIN]! - span;
+          s[MAX] = s[MAX]! + span;
+        }
+      } else if (value < s[MIN]! || value > s[MAX]!) {
+        // The widened range applies from the next row on.
+        const x = value < s[MIN]! ? 0 : 1;
+        this.#outside = true;
+        const margin = (s[MAX]! - s[MIN]!) / 4;
+        if (value < s[MIN]!) s[MIN] = value - margin;
+        else s[MAX] = value + margin;
+        return x;
+      }
     }
     const span = s[MAX]! - s[MIN]!;
     const x = span > 0 ? (value - s[MIN]!) / span : 0.5;
@@ -186,6 +213,13 @@ export class NoveltyDetector implements Detector {
         const offset = t / (p.tilings * lv);
         const kind = (t * 2 + scale) * 2;
         const seed = scale * 4 + t + 1;
+        if (this.#outside) {
+          // Beyond everything seen: new in every level context by definition;
+          // counting it in the edge bin would make that bin familiar.
+          this.#event(kind, true);
+          if (n > 1) this.#event(kind + 1, true);
+          continue;
+        }
         const qCur = Math.floor((Math.min(cur, X_TOP) + offset) * lv);
         this.#probe(kind, seed * (lv + 2) + qCur + 1);
         if (n > 1) {
@@ -201,15 +235,20 @@ export class NoveltyDetector implements Detector {
     const counts = this.#counts;
     const idx = mix(key * 31 + kind * 0x9e3779b1) & (counts.length - 1);
     const c = counts[idx]!;
+    this.#event(kind, c === 0);
+    if (c < 255) counts[idx] = c + 1;
+  }
+
+  /** A novel event of a kind is worth −ln(how often that kind has recently been novel). */
+  #event(kind: number, novel: boolean): void {
     const s = this.#s;
     const rate = s[RATE + kind]!;
-    if (c === 0) {
+    if (novel) {
       this.#info -= Math.log(rate > this.#p.rateFloor ? rate : this.#p.rateFloor);
       s[RATE + kind] = rate + this.#p.rateAlpha * (1 - rate);
     } else {
       s[RATE + kind] = rate - this.#p.rateAlpha * rate;
     }
-    if (c < 255) counts[idx] = c + 1;
   }
 
   /**

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, InputError } from '../errors.js';
+import type { Detector, SeriesHints } from './detector.js';
+import { NOVELTY_DEFAULT_THRESHOLD, noveltyDetectorFactory } from './novelty-detector.js';
+import { DEFAULT_NOVELTY_PARAMS } from './novelty-params.js';
+
+const factory = noveltyDetectorFactory();
+const STEP_MS = 60_000;
+const ONSET = 4000;
+const ROWS = 6000;
+
+/** mulberry32: a seeded PRNG, so every synthetic series is reproducible. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal noise (Box–Muller). */
+function noise(seed: number, rows: number): Float64Array {
+  const r = seeded(seed);
+  return Float64Array.from(
+    { length: rows },
+    () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()),
+  );
+}
+
+function feed(d: Detector, values: ArrayLike<number>, from = 0, to = values.length) {
+  const out = [];
+  for (let i = from; i < to; i++) out.push(d.observe(i * STEP_MS, values[i]!));
+  return out;
+}
+
+/** Rows at or after `from` whose score reaches the default threshold. */
+function alerts(values: ArrayLike<number>, hints?: SeriesHints, from = 500): number[] {
+  const verdicts = feed(factory.create(hints), values);
+  const rows: number[] = [];
+  verdicts.forEach((v, i) => {
+    if (i >= from && v.score >= NOVELTY_DEFAULT_THRESHOLD) rows.push(i);
+  });
+  return rows;
+}
+
+const SEEDS = [1, 2, 3, 4, 5];
+const RANGES: Array<[string, SeriesHints | undefined]> = [
+  ['a known range', { min: -10, max: 10 }],
+  ['no known range', undefined],
+];
+
+describe('NoveltyDetector contract', () => {
+  it('keeps its state at a fixed size under 4 KB, however long the series', () => {
+    const d = factory.create();
+    const size = d.stateBytes;
+    expect(size).toBeLessThanOrEqual(4096);
+    feed(d, noise(1, 50_000));
+    expect(d.stateBytes).toBe(size);
+    expect(d.snapshot().byteLength).toBe(size);
+  });
+
+  it('gives no score before warm-up is over', () => {
+    const values = noise(2, 100).map((v, i) => (i % 2 === 0 ? v : v * 50));
+    const verdicts = feed(factory.create(), values);
+    expect(verdicts.slice(0, DEFAULT_NOVELTY_PARAMS.warmupRows).every((v) => v.score === 0)).toBe(true);
+    expect(verdicts.slice(DEFAULT_NOVELTY_PARAMS.warmupRows).some((v) => v.score > 0)).toBe(true);
+  });
+
+  it('returns scores in [0, 1] and a reason with every positive score', () => {
+    const values = noise(3, ROWS).map((v, i) => (i === ONSET ? 9 : v));
+    for (const v of feed(factory.create(), values)) {
+      expect(v.score).toBeGreaterThanOrEqual(0);
+      expect(v.score).toBeLessThanOrEqual(1);
+      expect(v.score > 0).toBe(v.reason !== undefined);
+    }
+  });
+
+  it('is deterministic', () => {
+    const values = noise(4, 3000);
+    expect(feed(factory.create(), values)).toEqual(feed(factory.create(), values));
+  });
+
+  it('restores from a snapshot to give exactly the scores the original gives', () => {
+    const values = noise(5, ROWS).map((v, i) => (i >= ONSET ? v * 3 + 2 : v));
+    for (const [, hints] of RANGES) {
+      const original = factory.create(hints);
+      feed(original, values, 0, 3000);
+      const restored = factory.restore(original.snapshot());
+      expect(restored.stateBytes).toBe(original.stateBytes);
+      const a = feed(original, values, 3000);
+      const b = feed(restored, values, 3000);
+      expect(b).toEqual(a);
+      expect(a.some((v) => v.score > 0)).toBe(true);
+    }
+  });
+
+  it('rejects a snapshot it did not write, with an InputError', () => {
+    const good = factory.create().snapshot();
+    expect(() => factory.restore(good.subarray(1))).toThrow(InputError);
+    const bad = good.slice();
+    bad.fill(7, 0, 8);
+    expect(() => factory.restore(bad)).toThrow(/format tag/);
+  });
+
+  it('rejects non-finite values and timestamps with an InputError and keeps its state', () => {
+    const d = factory.create();
+    feed(d, noise(6, 200));
+    const before = d.snapshot();
+    expect(() => d.observe(1e12, Number.NaN)).toThrow(InputError);
+    expect(() => d.observe(1e12, Number.POSITIVE_INFINITY)).toThrow(/finite/);
+    expect(() => d.observe(Number.NaN, 1)).toThrow(InputError);
+    expect(d.snapshot()).toEqual(before);
+  });
+
+  it('ignores a range hint that is not a range', () => {
+    const values = noise(7, 2000);
+    const plain = feed(factory.create(), values);
+    expect(feed(factory.create({ min: 5, max: 5 }), values)).toEqual(plain);
+    expect(feed(factory.create({ min: 0, max: Number.NaN }), values)).toEqual(plain);
+  });
+
+  it('reports every bad parameter at once with a ConfigError', () => {
+    const bad = { ...DEFAULT_NOVELTY_PARAMS, levels: 1, rateAlpha: 2, restRows: 0.5 };
+    expect(() => noveltyDetectorFactory(bad)).toThrow(ConfigError);
+    try {
+      noveltyDetectorFactory(bad);
+    } catch (err) {
+      expect((err as ConfigError).problems).toHaveLength(3);
+    }
+  });
+});
+
+describe('NoveltyDetector detection on synthetic series', () => {
+  for (const [label, hints] of RANGES) {
+    describe(`with ${label}`, () => {
+      it('raises few false alarms on stationary noise (at most 6 in 5,500 rows, seeds 1–5)', () => {
+        for (const seed of SEEDS) expect(alerts(noise(seed, ROWS), hints).length).toBeLessThanOrEqual(6);
+      });
+
+      it('flags a single 8σ spike on its own row, naming it a spike', () => {
+        for (const seed of SEEDS) {
+          const values = noise(seed, ROWS).map((v, i) => (i === ONSET ? 8 : v));
+          const d = factory.create(hints);
+          const verdicts = feed(d, values);
+          expect(verdicts[ONSET]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
+          expect(verdicts[ONSET]!.reason).toBe('spike');
+        }
+      });
+
+      it('flags a 5σ level shift within 2 rows of its onset', () => {
+        for (const seed of SEEDS) {
+          const values = noise(seed, ROWS).map((v, i) => (i >= ONSET ? v + 5 : v));
+          const first = alerts(values, hints).find((i) => i >= ONSET);
+          expect(first).toBeDefined();
+          expect(first! - ONSET).toBeLessThanOrEqual(2);
+        }
+      });
+
+      it('flags a fourfold variance increase within 5 rows of its onset', () => {
+        for (const seed of SEEDS) {
+          const values = noise(seed, ROWS).map((v, i) => (i >= ONSET ? v * 4 : v));
+          const first = alerts(values, hints).find((i) => i >= ONSET);
+          expect(first).toBeDefined();
+          expect(first! - ONSET).toBeLessThanOrEqual(5);
+        }
+      });
+    });
+  }
+
+  it('flags a new pattern: a daily cycle that runs three times faster for one day', () => {
+    // Hourly samples of a daily sine for 60 days; day 45 holds three cycles.
+    // Every value stays inside the usual range: only the pattern is new.
+    const r = seeded(9);
+    const values = Array.from({ length: 24 * 60 }, (_, h) => {
+      const cycles = Math.floor(h / 24) === 45 ? 3 : 1;
+      return Math.sin((2 * Math.PI * h * cycles) / 24) + 0.05 * (r() - 0.5);
+    });
+    const d = factory.create({ min: -1.2, max: 1.2 });
+    const verdicts = values.map((v, h) => d.observe(h * 3_600_000, v));
+    const hits = verdicts.flatMap((v, h) =>
+      v.score >= NOVELTY_DEFAULT_THRESHOLD && h >= 24 * 10 ? [h] : [],
+    );
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits[0]! - 45 * 24).toBeGreaterThanOrEqual(0);
+    expect(hits[0]! - 45 * 24).toBeLessThan(6);
+    expect(verdicts[hits[0]!]!.reason).toBe('new_pattern');
+  });
+});
