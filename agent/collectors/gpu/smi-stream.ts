@@ -72,11 +72,12 @@ export class SmiStream {
     const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
     lines.on('line', (line) => {
       if (this.child !== child || line.trim() === '') return;
+      // Any line proves the child alive (the hang deadline); only valid rows reset the backoff.
+      this.arm(o.hangTimeoutMs);
       if (o.onLine(line, o.now())) {
         this.rows += 1;
         this.garbage = 0;
         this.failures = 0;
-        this.arm(o.hangTimeoutMs);
       } else if (++this.garbage > o.maxGarbageLines) {
         this.kill(
           child,
@@ -120,7 +121,10 @@ export class SmiStream {
     if (this.stopped) return;
     this.failures += 1;
     const o = this.options;
-    const delayMs = Math.min(o.backoffMaxMs, o.backoffInitialMs * 2 ** (this.failures - 1));
+    // The first failure after a good run restarts at once (recovery within two intervals); repeated
+    // failures back off exponentially so a broken driver is not hammered.
+    const delayMs =
+      this.failures === 1 ? 0 : Math.min(o.backoffMaxMs, o.backoffInitialMs * 2 ** (this.failures - 2));
     o.logger.warn({ reason, delayMs, failures: this.failures }, 'nvidia-smi stream failed; restarting');
     o.onFailure(reason);
     this.restartTimer = setTimeout(() => {

@@ -1,0 +1,131 @@
+import { ConfigError } from '../../errors.js';
+import { defaultPodResourcesSocket } from '../../kubelet/pod-resources-client.js';
+import { defaultDcgmUrl } from './dcgm.js';
+
+/** GPU collector options (the schedule itself is in the agent's collector config). */
+export interface GpuCollectorConfig {
+  /** Absolute path of nvidia-smi. Never looked up on PATH; tests point it at the replay executable. */
+  readonly nvidiaSmiPath: string;
+  /** `-lms` interval of the long-running query child. */
+  readonly sampleIntervalMs: number;
+  /**
+   * No line for this long → the child is killed and restarted. Default: one interval plus a quarter
+   * (at least 250 ms) of slack, so detection plus restart fits within two intervals.
+   */
+  readonly hangTimeoutMs: number;
+  /** Deadline for the first line after a (re)start; NVML init takes seconds without persistence mode. */
+  readonly startTimeoutMs: number;
+  /** Deadline of one-shot calls (`--help-query-gpu`, `-q -x`, `-L`): `-q -x` takes 0.4–6 s on real servers. */
+  readonly commandTimeoutMs: number;
+  readonly restartBackoffInitialMs: number;
+  readonly restartBackoffMaxMs: number;
+  readonly maxGarbageLines: number;
+  /** Rows kept between two collects; beyond, the oldest are dropped and counted. */
+  readonly maxBufferedRows: number;
+  /** dcgm-exporter `/metrics` URL; '' disables the DCGM source. */
+  readonly dcgmUrl: string;
+  readonly dcgmTimeoutMs: number;
+  readonly dcgmMaxBytes: number;
+  /** Kernel log to read Xid lines from; '' disables. A regular file is followed like `tail -f`. */
+  readonly kmsgPath: string;
+  /** Kubelet PodResources socket; '' disables attribution. */
+  readonly podResourcesSocket: string;
+  /** Attribution is refreshed at most this often. */
+  readonly podResourcesRefreshMs: number;
+  /** Inventory is re-sent at least this often even when unchanged. */
+  readonly inventoryRepeatMs: number;
+}
+
+export function defaultHangTimeoutMs(sampleIntervalMs: number): number {
+  return sampleIntervalMs + Math.max(250, Math.round(sampleIntervalMs / 4));
+}
+
+export function defaultGpuConfig(): GpuCollectorConfig {
+  return {
+    nvidiaSmiPath: '/usr/bin/nvidia-smi',
+    sampleIntervalMs: 1_000,
+    hangTimeoutMs: 1_250,
+    startTimeoutMs: 10_000,
+    commandTimeoutMs: 30_000,
+    restartBackoffInitialMs: 100,
+    restartBackoffMaxMs: 30_000,
+    maxGarbageLines: 3,
+    maxBufferedRows: 20_000,
+    dcgmUrl: defaultDcgmUrl,
+    dcgmTimeoutMs: 2_000,
+    dcgmMaxBytes: 8 * 1024 * 1024,
+    kmsgPath: '/dev/kmsg',
+    podResourcesSocket: defaultPodResourcesSocket,
+    podResourcesRefreshMs: 10_000,
+    inventoryRepeatMs: 300_000,
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const integerBounds: Partial<Record<keyof GpuCollectorConfig, [number, number]>> = {
+  sampleIntervalMs: [100, 3_600_000],
+  hangTimeoutMs: [100, 3_600_000],
+  startTimeoutMs: [100, 3_600_000],
+  commandTimeoutMs: [100, 600_000],
+  restartBackoffInitialMs: [0, 600_000],
+  restartBackoffMaxMs: [0, 3_600_000],
+  maxGarbageLines: [0, 1_000_000],
+  maxBufferedRows: [1, 10_000_000],
+  dcgmTimeoutMs: [100, 600_000],
+  dcgmMaxBytes: [1024, 1024 * 1024 * 1024],
+  podResourcesRefreshMs: [0, 3_600_000],
+  inventoryRepeatMs: [1_000, 86_400_000],
+};
+
+/** Validates raw options; throws one ConfigError listing every problem. */
+export function parseGpuConfig(raw: unknown): GpuCollectorConfig {
+  const out: Mutable<GpuCollectorConfig> = { ...defaultGpuConfig() };
+  if (raw === undefined || raw === null) return out;
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(['collectors.gpu: must be an object']);
+  const r = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const key of Object.keys(r)) if (!(key in out)) problems.push(`collectors.gpu.${key}: unknown option`);
+  for (const [key, [min, max]] of Object.entries(integerBounds) as [
+    keyof GpuCollectorConfig,
+    [number, number],
+  ][]) {
+    const v = r[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      problems.push(`collectors.gpu.${key}: must be an integer in ${min}..${max}`);
+    else (out as unknown as Record<string, unknown>)[key] = v;
+  }
+  if (r.hangTimeoutMs === undefined && typeof r.sampleIntervalMs === 'number')
+    out.hangTimeoutMs = defaultHangTimeoutMs(out.sampleIntervalMs);
+  if (r.nvidiaSmiPath !== undefined) {
+    if (typeof r.nvidiaSmiPath !== 'string' || !r.nvidiaSmiPath.startsWith('/'))
+      problems.push('collectors.gpu.nvidiaSmiPath: must be an absolute path (never looked up on PATH)');
+    else out.nvidiaSmiPath = r.nvidiaSmiPath;
+  }
+  for (const key of ['kmsgPath', 'podResourcesSocket'] as const) {
+    const v = r[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || (v !== '' && !v.startsWith('/')))
+      problems.push(`collectors.gpu.${key}: must be an absolute path or '' (disabled)`);
+    else out[key] = v;
+  }
+  if (r.dcgmUrl !== undefined) {
+    if (typeof r.dcgmUrl !== 'string') problems.push('collectors.gpu.dcgmUrl: must be a string');
+    else if (r.dcgmUrl !== '') {
+      try {
+        const url = new URL(r.dcgmUrl);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:')
+          problems.push('collectors.gpu.dcgmUrl: must be an http(s) URL');
+        else out.dcgmUrl = r.dcgmUrl;
+      } catch {
+        problems.push(`collectors.gpu.dcgmUrl: not a URL: ${JSON.stringify(r.dcgmUrl)}`);
+      }
+    } else out.dcgmUrl = '';
+  }
+  if (out.restartBackoffMaxMs < out.restartBackoffInitialMs)
+    problems.push('collectors.gpu.restartBackoffMaxMs: must be >= restartBackoffInitialMs');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
