@@ -8,6 +8,12 @@ declare module 'fastify' {
     permission?: Permission;
     /** Answers without credentials (health, readiness, the OpenAPI document). Never data. */
     public?: boolean;
+    /**
+     * The route authenticates and authorizes each request itself, because the
+     * guard's header-only check does not fit it (the WebSocket stream takes its
+     * token from a subprotocol too and authorizes per subscription).
+     */
+    selfAuthenticated?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -20,6 +26,8 @@ export class MissingPermissionError extends Error {}
 export interface AccessGuardOptions {
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  /** URL prefixes of routes registered by third-party plugins that serve no data (documentation pages). */
+  readonly publicPrefixes?: readonly string[];
 }
 
 /**
@@ -32,11 +40,16 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
   app.decorateRequest('principal', null);
 
   app.addHook('onRoute', (route) => {
-    const config = route.config as { permission?: Permission; public?: boolean } | undefined;
+    const config = route.config as
+      { permission?: Permission; public?: boolean; selfAuthenticated?: boolean } | undefined;
     if (route.method === 'HEAD' || route.method === 'OPTIONS') return;
-    if (!config?.permission && config?.public !== true) {
+    if (options.publicPrefixes?.some((prefix) => route.url.startsWith(prefix))) {
+      route.config = { ...(route.config as object), public: true };
+      return;
+    }
+    if (!config?.permission && config?.public !== true && config?.selfAuthenticated !== true) {
       throw new MissingPermissionError(
-        `route ${String(route.method)} ${route.url} declares no permission; every route must declare config.permission or config.public`,
+        `route ${String(route.method)} ${route.url} declares no permission; every route must declare config.permission, config.public or config.selfAuthenticated`,
       );
     }
   });

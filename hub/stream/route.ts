@@ -62,6 +62,9 @@ export async function registerStreamRoute(app: FastifyInstance, deps: StreamRout
     method: 'GET',
     url: config.path,
     websocket: true,
+    // Authenticated here at upgrade (header or subprotocol token) and
+    // authorized per subscription, not by the API's header-only access guard.
+    config: { selfAuthenticated: true },
     preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       let credentials: Credentials;
       try {
