@@ -1,0 +1,421 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticator, Permission, Principal } from '../../api/access.js';
+import { problemResponses } from '../../api/schemas.js';
+import { AuthenticationError, NotFoundError } from '../../errors.js';
+import type { EnrollmentTokens } from '../../store/store.js';
+import type { ApiKeys } from '../api-keys/api-keys.js';
+import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
+import type { BindingRepository } from '../rbac/bindings.js';
+import type { RbacAuthorizer } from '../rbac/rbac-authorizer.js';
+import { rolePermissions } from '../rbac/roles.js';
+
+export interface AuthRoutesDeps {
+  readonly authenticator: Authenticator;
+  readonly authorizer: RbacAuthorizer;
+  readonly bindings: BindingRepository;
+  readonly apiKeys: ApiKeys;
+  readonly enrollmentTokens: EnrollmentTokens;
+  readonly audit: AuditLog;
+  /** Called after an enrollment token is revoked, so ingest can close that token's streams. */
+  readonly onEnrollmentTokenRevoked?: (tokenId: string) => void;
+}
+
+const P = {
+  listRbac: { verb: 'list', resource: 'rbac' },
+  createRbac: { verb: 'create', resource: 'rbac' },
+  deleteRbac: { verb: 'delete', resource: 'rbac' },
+  listCredentials: { verb: 'list', resource: 'credentials' },
+  createCredentials: { verb: 'create', resource: 'credentials' },
+  deleteCredentials: { verb: 'delete', resource: 'credentials' },
+  listAudit: { verb: 'list', resource: 'audit' },
+} as const satisfies Record<string, Permission>;
+
+const Cluster = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', description: 'cluster name' });
+const ClusterQuery = Type.Object({
+  cluster: Type.Optional(
+    Type.Union([Cluster], { description: 'scope to one cluster; omitted: all clusters' }),
+  ),
+});
+const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]);
+const SubjectKind = Type.Union([Type.Literal('user'), Type.Literal('group'), Type.Literal('api-key')]);
+
+const BindingSchema = Type.Object({
+  id: Type.String(),
+  subjectKind: SubjectKind,
+  subject: Type.String(),
+  role: RoleSchema,
+  cluster: Type.Union([Type.String(), Type.Null()], { description: 'null: every cluster' }),
+  createdBy: Type.String(),
+  createdMs: Type.Integer(),
+});
+
+const ApiKeySchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: RoleSchema,
+  clusters: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'null: every cluster' }),
+  createdBy: Type.String(),
+  createdMs: Type.Integer(),
+  expiresMs: Type.Integer(),
+  revokedMs: Type.Union([Type.Integer(), Type.Null()]),
+  lastUsedMs: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+const EnrollmentTokenSchema = Type.Object({
+  id: Type.String(),
+  cluster: Type.String(),
+  description: Type.String(),
+  createdMs: Type.Integer(),
+  revokedMs: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+const Outcome = Type.Union([
+  Type.Literal('success'),
+  Type.Literal('failure'),
+  Type.Literal('unauthenticated'),
+  Type.Literal('forbidden'),
+]);
+
+const AuditEntrySchema = Type.Object({
+  id: Type.Integer(),
+  timeMs: Type.Integer(),
+  outcome: Outcome,
+  action: Type.String(),
+  principalKind: Type.Optional(Type.String()),
+  principalId: Type.Optional(Type.String()),
+  principalName: Type.Optional(Type.String()),
+  cluster: Type.Optional(Type.String()),
+  method: Type.Optional(Type.String()),
+  path: Type.Optional(Type.String()),
+  status: Type.Optional(Type.Integer()),
+  reason: Type.Optional(Type.String()),
+  remoteAddr: Type.Optional(Type.String()),
+});
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+const mutationResponses = { ...problemResponses, 404: problemResponses[400], 409: problemResponses[400] };
+
+/**
+ * Identity, RBAC administration, API keys, enrollment tokens and the audit
+ * log, mounted under /api/v1 (buildApi's `extensions`). The access guard
+ * checks each route's permission, on the `cluster` path or query parameter
+ * when there is one, else on all clusters: so a cluster-scoped admin manages
+ * the bindings and enrollment tokens of their cluster, and API keys (which
+ * can reach several clusters) need admin on all clusters.
+ */
+export function authRoutes(deps: AuthRoutesDeps): (app: FastifyInstance) => Promise<void> {
+  return async (app) => {
+    await app.register(routes, deps);
+  };
+}
+
+const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
+  const who = (request: FastifyRequest): Principal => {
+    if (!request.principal) throw new AuthenticationError('missing bearer token');
+    return request.principal;
+  };
+
+  app.get(
+    '/me',
+    {
+      // Every authenticated caller may see itself whatever its bindings, so the
+      // route is not behind a permission: it authenticates on its own and
+      // answers 401 without valid credentials. It returns nothing but the
+      // caller's own identity.
+      config: { public: true },
+      schema: {
+        summary: 'The calling principal, its groups and effective bindings',
+        tags: ['auth'],
+        response: {
+          200: Type.Object({
+            kind: Type.String(),
+            id: Type.String(),
+            name: Type.String(),
+            groups: Type.Array(Type.String()),
+            expiresAtMs: Type.Optional(Type.Integer()),
+            bindings: Type.Array(
+              Type.Object({
+                role: RoleSchema,
+                cluster: Type.Union([Type.String(), Type.Null()]),
+                source: Type.String(),
+                bindingId: Type.Optional(Type.String()),
+                permissions: Type.Array(Type.String()),
+              }),
+            ),
+          }),
+          401: problemResponses[401],
+        },
+      },
+    },
+    async (request) => {
+      const header = request.headers.authorization;
+      const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (header !== undefined && !m)
+        throw new AuthenticationError('Authorization header must be "Bearer <token>"');
+      const principal = await deps.authenticator.authenticate({ bearerToken: m?.[1] });
+      if (!principal) throw new AuthenticationError('missing bearer token');
+      request.principal = principal;
+      const bindings = await deps.authorizer.effectiveBindings(principal);
+      return {
+        ...principal,
+        groups: [...principal.groups],
+        bindings: bindings.map((b) => ({
+          ...b,
+          permissions: rolePermissions(b.role).map((p) => `${p.verb} ${p.resource}`),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/rbac/bindings',
+    {
+      config: { permission: P.listRbac },
+      schema: {
+        summary: 'List role bindings (of one cluster, all-clusters bindings included, or all)',
+        tags: ['auth'],
+        querystring: ClusterQuery,
+        response: { 200: Type.Object({ bindings: Type.Array(BindingSchema) }), ...problemResponses },
+      },
+    },
+    async (request) => ({ bindings: await deps.bindings.list({ cluster: request.query.cluster }) }),
+  );
+
+  app.post(
+    '/rbac/bindings',
+    {
+      config: { permission: P.createRbac },
+      schema: {
+        summary: 'Bind a user, group or API key to a role, on ?cluster= or on all clusters',
+        tags: ['auth'],
+        querystring: ClusterQuery,
+        body: Type.Object(
+          {
+            subjectKind: SubjectKind,
+            subject: Type.String({ minLength: 1, maxLength: 256 }),
+            role: RoleSchema,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: BindingSchema, ...mutationResponses },
+      },
+    },
+    async (request, reply) => {
+      const binding = await deps.bindings.create(
+        { ...request.body, cluster: request.query.cluster ?? null },
+        who(request).name,
+      );
+      deps.authorizer.invalidate();
+      return reply.code(201).send(binding);
+    },
+  );
+
+  app.delete(
+    '/rbac/bindings/:id',
+    {
+      config: { permission: P.deleteRbac },
+      schema: {
+        summary: 'Delete a role binding (give ?cluster= for a binding on that cluster)',
+        tags: ['auth'],
+        params: IdParams,
+        querystring: ClusterQuery,
+        response: { 204: Type.Null(), ...mutationResponses },
+      },
+    },
+    async (request, reply) => {
+      const binding = await deps.bindings.get(request.params.id);
+      // A cluster admin sees only its cluster's bindings: anything else is "not found".
+      if (!binding || (request.query.cluster !== undefined && binding.cluster !== request.query.cluster)) {
+        throw new NotFoundError(`no binding ${request.params.id}`);
+      }
+      await deps.bindings.delete(binding.id);
+      deps.authorizer.invalidate();
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api-keys',
+    {
+      config: { permission: P.listRbac },
+      schema: {
+        summary: 'List API keys (never their secrets)',
+        tags: ['auth'],
+        response: { 200: Type.Object({ apiKeys: Type.Array(ApiKeySchema) }), ...problemResponses },
+      },
+    },
+    async () => ({
+      apiKeys: (await deps.apiKeys.list()).map((k) => ({ ...k, clusters: k.clusters && [...k.clusters] })),
+    }),
+  );
+
+  app.post(
+    '/api-keys',
+    {
+      config: { permission: P.createRbac },
+      schema: {
+        summary: 'Create an API key; the key is in this response only',
+        tags: ['auth'],
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 128 }),
+            role: RoleSchema,
+            clusters: Type.Union([Type.Array(Cluster, { minItems: 1, maxItems: 256 }), Type.Null()], {
+              description: 'null: every cluster',
+            }),
+            expiresInDays: Type.Integer({ minimum: 1, maximum: 365 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ apiKey: ApiKeySchema, key: Type.String({ description: 'shown once' }) }),
+          ...mutationResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name, role, clusters, expiresInDays } = request.body;
+      const { info, key } = await deps.apiKeys.create(
+        { name, role, clusters, expiresInMs: expiresInDays * 86_400_000 },
+        who(request).name,
+      );
+      return reply
+        .code(201)
+        .send({ apiKey: { ...info, clusters: info.clusters && [...info.clusters] }, key });
+    },
+  );
+
+  app.delete(
+    '/api-keys/:id',
+    {
+      config: { permission: P.deleteRbac },
+      schema: {
+        summary: 'Revoke an API key (effective immediately)',
+        tags: ['auth'],
+        params: IdParams,
+        response: { 204: Type.Null(), ...mutationResponses },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.apiKeys.revoke(request.params.id)))
+        throw new NotFoundError(`no API key ${request.params.id}`);
+      deps.authorizer.invalidate();
+      return reply.code(204).send(null);
+    },
+  );
+
+  const ClusterParams = Type.Object({ cluster: Cluster });
+
+  app.get(
+    '/clusters/:cluster/enrollment-tokens',
+    {
+      config: { permission: P.listCredentials },
+      schema: {
+        summary: "List a cluster's agent enrollment tokens (never their secrets)",
+        tags: ['auth'],
+        params: ClusterParams,
+        response: {
+          200: Type.Object({ enrollmentTokens: Type.Array(EnrollmentTokenSchema) }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => ({ enrollmentTokens: await deps.enrollmentTokens.list(request.params.cluster) }),
+  );
+
+  app.post(
+    '/clusters/:cluster/enrollment-tokens',
+    {
+      config: { permission: P.createCredentials },
+      schema: {
+        summary: 'Create an agent enrollment token for a cluster; the token is in this response only',
+        tags: ['auth'],
+        params: ClusterParams,
+        body: Type.Object(
+          { description: Type.String({ maxLength: 256, default: '' }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            enrollmentToken: EnrollmentTokenSchema,
+            token: Type.String({ description: 'shown once' }),
+          }),
+          ...mutationResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { info, token } = await deps.enrollmentTokens.create(
+        request.params.cluster,
+        request.body.description,
+      );
+      return reply.code(201).send({ enrollmentToken: info, token });
+    },
+  );
+
+  app.delete(
+    '/clusters/:cluster/enrollment-tokens/:id',
+    {
+      config: { permission: P.deleteCredentials },
+      schema: {
+        summary: "Revoke an enrollment token; the agents' open streams using it are closed",
+        tags: ['auth'],
+        params: Type.Object({ cluster: Cluster, id: Type.String({ minLength: 1, maxLength: 128 }) }),
+        response: { 204: Type.Null(), ...mutationResponses },
+      },
+    },
+    async (request, reply) => {
+      const { cluster, id } = request.params;
+      const owned = (await deps.enrollmentTokens.list(cluster)).some((t) => t.id === id);
+      if (!owned || !(await deps.enrollmentTokens.revoke(id))) {
+        throw new NotFoundError(`no enrollment token ${id} in cluster ${cluster}`);
+      }
+      deps.onEnrollmentTokenRevoked?.(id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/audit',
+    {
+      config: { permission: P.listAudit },
+      schema: {
+        summary: 'The audit log, newest first, with cursor pagination',
+        tags: ['auth'],
+        querystring: Type.Object({
+          cluster: Type.Optional(Cluster),
+          since: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),
+          until: Type.Optional(Type.Integer({ minimum: 0, description: 'epoch ms' })),
+          outcome: Type.Optional(Outcome),
+          principal: Type.Optional(Type.String({ maxLength: 512, description: 'principal id' })),
+          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          cursor: Type.Optional(
+            Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page' }),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            entries: Type.Array(AuditEntrySchema),
+            nextCursor: Type.Optional(Type.String()),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const entries = await deps.audit.query({
+        sinceMs: q.since,
+        untilMs: q.until,
+        outcome: q.outcome as AuditOutcome | undefined,
+        principalId: q.principal,
+        clusters: q.cluster === undefined ? undefined : [q.cluster],
+        beforeId: q.cursor === undefined ? undefined : Number(q.cursor),
+        limit: q.limit,
+      });
+      const last = entries.at(-1);
+      return { entries, nextCursor: entries.length === q.limit && last ? String(last.id) : undefined };
+    },
+  );
+};

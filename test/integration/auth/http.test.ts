@@ -1,0 +1,452 @@
+import { createSecretKey } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { exportSPKI, SignJWT, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../../../hub/api/access.js';
+import { roleGrants, ROLES, type Role } from '../../../hub/auth/rbac/roles.js';
+import { MemoryStore } from '../../../hub/ingest/testing/memory-store.js';
+import { pgliteEngine, type TestDatabase } from './support/databases.js';
+import { buildTestApp, type RouteInfo, type TestApp } from './support/test-app.js';
+import { ALG, newSigningKey, TestIssuer, type SigningKey, type TestClient } from './support/test-issuer.js';
+
+const AUDIENCE = 'https://hub.aiops.test';
+const ADMIN_TOKEN = 'bootstrap-admin-token-7f3a9c2e5b1d4f6a8c0e2b4d6f8a0c1e';
+const clients = {
+  hubAdmin: { clientId: 'hub-admin', clientSecret: 'hub-admin-secret-0123456789', groups: ['hub-admins'] },
+  eastAdmin: {
+    clientId: 'east-admin',
+    clientSecret: 'east-admin-secret-0123456789',
+    groups: ['east-admins'],
+  },
+  viewer: { clientId: 'viewer-bot', clientSecret: 'viewer-secret-0123456789', groups: ['fleet-viewers'] },
+  nobody: { clientId: 'nobody', clientSecret: 'nobody-secret-0123456789', groups: [] },
+} satisfies Record<string, TestClient>;
+
+let issuer: TestIssuer;
+let key: SigningKey;
+let db: TestDatabase;
+let t: TestApp;
+let base: string;
+const tokens: Record<keyof typeof clients, string> = { hubAdmin: '', eastAdmin: '', viewer: '', nobody: '' };
+/** Every credential the suite handled: none may appear in logs or the database. */
+const secrets: string[] = [ADMIN_TOKEN];
+
+interface Answer {
+  status: number;
+  type: string;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+async function call(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    type: response.headers.get('content-type') ?? '',
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
+}
+
+async function forge(
+  claims: JWTPayload,
+  header: { typ?: string; kid?: string } = {},
+  signer = key,
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    iss: issuer.issuer,
+    aud: AUDIENCE,
+    sub: 'hub-admin',
+    groups: ['hub-admins'],
+    iat: now,
+    exp: now + 300,
+    ...claims,
+  })
+    .setProtectedHeader({ alg: ALG, typ: 'at+jwt', kid: signer.kid, ...header })
+    .sign(signer.privateKey);
+}
+
+beforeAll(async () => {
+  key = await newSigningKey('http-key-1');
+  issuer = await TestIssuer.start({ audience: AUDIENCE, clients: Object.values(clients), keys: [key] });
+  db = await pgliteEngine.open();
+  t = await buildTestApp({
+    sql: db.sql,
+    enrollmentTokens: new MemoryStore().enrollmentTokens,
+    issuer: issuer.issuer,
+    audience: AUDIENCE,
+    adminToken: ADMIN_TOKEN,
+  });
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  for (const name of Object.keys(clients) as (keyof typeof clients)[]) {
+    tokens[name] = await issuer.clientCredentialsToken(clients[name]);
+    secrets.push(tokens[name], clients[name].clientSecret);
+  }
+});
+
+afterAll(async () => {
+  await t?.app.close();
+  await db?.close();
+  await issuer?.stop();
+});
+
+describe('hub HTTP security', () => {
+  it('a bootstrap admin (group from config) creates bindings for a group at all-clusters and at one cluster', async () => {
+    const viewers = await call('POST', '/api/v1/rbac/bindings', tokens.hubAdmin, {
+      subjectKind: 'group',
+      subject: 'fleet-viewers',
+      role: 'viewer',
+    });
+    expect(viewers.status).toBe(201);
+    expect(viewers.body).toMatchObject({
+      subject: 'fleet-viewers',
+      role: 'viewer',
+      cluster: null,
+      createdBy: 'hub-admin',
+    });
+    const east = await call('POST', '/api/v1/rbac/bindings?cluster=east', tokens.hubAdmin, {
+      subjectKind: 'group',
+      subject: 'east-admins',
+      role: 'admin',
+    });
+    expect(east.status).toBe(201);
+    expect(east.body).toMatchObject({ cluster: 'east' });
+  });
+
+  it('GET /me shows the principal, its groups and effective bindings; 401 without credentials', async () => {
+    const me = await call('GET', '/api/v1/me', tokens.eastAdmin);
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ kind: 'user', name: 'east-admin', groups: ['east-admins'] });
+    expect(me.body.bindings).toEqual([
+      expect.objectContaining({ role: 'admin', cluster: 'east', source: 'binding' }),
+    ]);
+    const anonymous = await call('GET', '/api/v1/me');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.type).toContain('application/problem+json');
+    const nobody = await call('GET', '/api/v1/me', tokens.nobody);
+    expect(nobody.status).toBe(200);
+    expect(nobody.body.bindings).toEqual([]);
+  });
+
+  it('a cluster admin manages enrollment tokens of its cluster only', async () => {
+    const created = await call('POST', '/api/v1/clusters/east/enrollment-tokens', tokens.eastAdmin, {
+      description: 'east agents',
+    });
+    expect(created.status).toBe(201);
+    const token = created.body.token as string;
+    secrets.push(token);
+    const id = (created.body.enrollmentToken as { id: string }).id;
+    const list = await call('GET', '/api/v1/clusters/east/enrollment-tokens', tokens.eastAdmin);
+    expect(JSON.stringify(list.body)).not.toContain(token);
+    expect(list.body.enrollmentTokens).toEqual([
+      expect.objectContaining({ id, cluster: 'east', revokedMs: null }),
+    ]);
+
+    expect((await call('POST', '/api/v1/clusters/west/enrollment-tokens', tokens.eastAdmin, {})).status).toBe(
+      403,
+    );
+    expect(
+      (await call('DELETE', `/api/v1/clusters/west/enrollment-tokens/${id}`, tokens.hubAdmin)).status,
+    ).toBe(404);
+    expect((await call('GET', '/api/v1/rbac/bindings', tokens.eastAdmin)).status).toBe(403);
+    const eastBindings = await call('GET', '/api/v1/rbac/bindings?cluster=east', tokens.eastAdmin);
+    expect(eastBindings.status).toBe(200);
+
+    expect(
+      (await call('DELETE', `/api/v1/clusters/east/enrollment-tokens/${id}`, tokens.eastAdmin)).status,
+    ).toBe(204);
+    expect(t.revokedEnrollmentTokens).toContain(id);
+  });
+
+  it('API keys: created by an admin, shown once, scoped, revocable', async () => {
+    const created = await call('POST', '/api/v1/api-keys', tokens.hubAdmin, {
+      name: 'grafana',
+      role: 'viewer',
+      clusters: ['east'],
+      expiresInDays: 30,
+    });
+    expect(created.status).toBe(201);
+    const apiKey = created.body.key as string;
+    secrets.push(apiKey);
+    const id = (created.body.apiKey as { id: string }).id;
+    expect((await call('GET', '/api/v1/me', apiKey)).body).toMatchObject({ kind: 'api-key', id });
+    const listed = await call('GET', '/api/v1/api-keys', tokens.hubAdmin);
+    expect(JSON.stringify(listed.body)).not.toContain(apiKey.slice(22));
+    // A viewer key may not mint credentials; an east admin may not create hub-wide keys.
+    expect((await call('POST', '/api/v1/clusters/east/enrollment-tokens', apiKey, {})).status).toBe(403);
+    expect(
+      (
+        await call('POST', '/api/v1/api-keys', tokens.eastAdmin, {
+          name: 'x',
+          role: 'admin',
+          clusters: null,
+          expiresInDays: 1,
+        })
+      ).status,
+    ).toBe(403);
+    expect((await call('DELETE', `/api/v1/api-keys/${id}`, tokens.hubAdmin)).status).toBe(204);
+    const after = await call('GET', '/api/v1/me', apiKey);
+    expect(after.status).toBe(401);
+    expect(after.body).toMatchObject({ code: 'unauthenticated', detail: 'API key has been revoked' });
+  });
+
+  it('refuses bad input with problem+json and stores nothing', async () => {
+    const before = (await call('GET', '/api/v1/rbac/bindings', tokens.hubAdmin)).body.bindings as unknown[];
+    const bad = await call('POST', '/api/v1/rbac/bindings?cluster=East!', tokens.hubAdmin, {
+      subjectKind: 'robot',
+      subject: '',
+      role: 'root',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.type).toContain('application/problem+json');
+    const dup = await call('POST', '/api/v1/rbac/bindings', tokens.hubAdmin, {
+      subjectKind: 'group',
+      subject: 'fleet-viewers',
+      role: 'viewer',
+    });
+    expect(dup.status).toBe(409);
+    const after = (await call('GET', '/api/v1/rbac/bindings', tokens.hubAdmin)).body.bindings as unknown[];
+    expect(after).toHaveLength(before.length);
+  });
+
+  it('sends security headers and CORS only for allowlisted origins', async () => {
+    const answer = await fetch(`${base}/api/v1/me`, {
+      headers: { authorization: `Bearer ${tokens.viewer}`, origin: 'https://console.example' },
+    });
+    expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(answer.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(answer.headers.get('strict-transport-security')).toContain('max-age=');
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(answer.headers.get('access-control-allow-origin')).toBe('https://console.example');
+    const foreign = await fetch(`${base}/api/v1/me`, {
+      headers: { authorization: `Bearer ${tokens.viewer}`, origin: 'https://evil.example' },
+    });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('attack suite over HTTP: each token is refused with 401 and a problem+json body', () => {
+  const attacks: [string, () => Promise<string>][] = [
+    [
+      'alg none',
+      async () => {
+        const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+        const now = Math.floor(Date.now() / 1000);
+        return `${enc({ alg: 'none', typ: 'at+jwt' })}.${enc({ iss: issuer.issuer, aud: AUDIENCE, sub: 'hub-admin', groups: ['hub-admins'], exp: now + 60 })}.`;
+      },
+    ],
+    [
+      'HS256 signed with the public key',
+      async () => {
+        const now = Math.floor(Date.now() / 1000);
+        return new SignJWT({
+          iss: issuer.issuer,
+          aud: AUDIENCE,
+          sub: 'hub-admin',
+          groups: ['hub-admins'],
+          exp: now + 60,
+        })
+          .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: key.kid })
+          .sign(createSecretKey(Buffer.from(await exportSPKI(key.publicKey))));
+      },
+    ],
+    ['wrong issuer', () => forge({ iss: 'https://evil.example' })],
+    ['wrong audience', () => forge({ aud: 'https://another-api.example' })],
+    ['wrong typ', () => forge({}, { typ: 'JWT' })],
+    [
+      'expired',
+      () => forge({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }),
+    ],
+    ['not yet valid', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 })],
+    ['unknown kid', async () => forge({}, {}, await newSigningKey('unknown-kid'))],
+    [
+      'tampered payload',
+      async () => {
+        const [h, p, s] = tokens.nobody.split('.') as [string, string, string];
+        const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+        return `${h}.${Buffer.from(JSON.stringify({ ...claims, groups: ['hub-admins'] })).toString('base64url')}.${s}`;
+      },
+    ],
+    ['a bearer token that is no credential', async () => 'definitely-not-a-token'],
+  ];
+
+  for (const [name, make] of attacks) {
+    it(`refuses ${name}`, async () => {
+      const token = await make();
+      secrets.push(token);
+      for (const path of ['/api/v1/rbac/bindings', '/api/v1/me']) {
+        const answer = await call('GET', path, token);
+        expect(answer.status).toBe(401);
+        expect(answer.type).toContain('application/problem+json');
+        expect(answer.body).toMatchObject({ status: 401, code: 'unauthenticated' });
+        expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+      }
+    });
+  }
+
+  it('records every refusal in the audit log with its reason, readable through GET /audit', async () => {
+    await t.audit.flush();
+    const audit = await call('GET', '/api/v1/audit?outcome=unauthenticated&limit=1000', tokens.hubAdmin);
+    expect(audit.status).toBe(200);
+    const reasons = new Set((audit.body.entries as { reason?: string }[]).map((e) => e.reason));
+    for (const r of [
+      'algorithm_not_allowed',
+      'wrong_issuer',
+      'wrong_audience',
+      'wrong_type',
+      'expired',
+      'not_yet_valid',
+      'unknown_key',
+      'bad_signature',
+    ]) {
+      expect(reasons).toContain(r);
+    }
+    const mutations = await call('GET', '/api/v1/audit?outcome=success&limit=1000', tokens.hubAdmin);
+    const actions = (mutations.body.entries as { action: string; principalName?: string }[]).map(
+      (e) => `${e.principalName}: ${e.action}`,
+    );
+    expect(actions).toContain('hub-admin: create rbac');
+    expect(actions).toContain('east-admin: create credentials');
+    expect(actions).toContain('east-admin: delete credentials');
+  });
+});
+
+describe('route × role matrix (generated from the route table)', () => {
+  const keys = new Map<string, string>();
+  const principalsFor = (role: Role, scope: 'all' | 'east') => keys.get(`${role}/${scope}`) as string;
+
+  beforeAll(async () => {
+    for (const role of ROLES) {
+      for (const scope of ['all', 'east'] as const) {
+        const { key } = await t.apiKeys.create(
+          {
+            name: `matrix-${role}-${scope}`,
+            role,
+            clusters: scope === 'all' ? null : ['east'],
+            expiresInMs: 600_000,
+          },
+          'matrix',
+        );
+        secrets.push(key);
+        keys.set(`${role}/${scope}`, key);
+      }
+    }
+  });
+
+  /** Valid inputs per route, so a refusal can only come from the access decision. */
+  const samples: Record<string, { body?: unknown; query?: Record<string, string> }> = {
+    'POST /api/v1/rbac/bindings': { body: { subjectKind: 'user', subject: `matrix-user`, role: 'viewer' } },
+    'POST /api/v1/api-keys': { body: { name: 'matrix', role: 'viewer', clusters: null, expiresInDays: 1 } },
+    'POST /api/v1/clusters/:cluster/enrollment-tokens': { body: { description: 'matrix' } },
+  };
+
+  function request(route: RouteInfo, cluster: string | undefined): { path: string; body?: unknown } {
+    const sample = samples[`${route.method} ${route.url}`] ?? {};
+    let path = route.url.replace(':cluster', cluster ?? 'east').replace(/:[a-z]+/g, 'no-such-id');
+    const query = new URLSearchParams(sample.query);
+    if (!route.url.includes(':cluster') && cluster !== undefined) query.set('cluster', cluster);
+    if ([...query].length) path += `?${query}`;
+    // Unique subjects so a repeated allowed POST does not conflict.
+    const body =
+      sample.body && typeof sample.body === 'object' && 'subject' in sample.body
+        ? { ...sample.body, subject: `matrix-${Math.random().toString(36).slice(2)}` }
+        : sample.body;
+    return { path, body };
+  }
+
+  it('covers every route of the table', () => {
+    const guarded = t.routes.filter((r) => r.permission);
+    expect(guarded.length).toBeGreaterThanOrEqual(9);
+    for (const r of t.routes)
+      expect(r.permission !== undefined || r.public, `${r.method} ${r.url}`).toBe(true);
+    for (const r of guarded.filter((g) => g.method === 'POST')) {
+      expect(samples[`${r.method} ${r.url}`], `sample input for ${r.method} ${r.url}`).toBeDefined();
+    }
+  });
+
+  it('answers 401 on every guarded route without credentials', async () => {
+    for (const route of t.routes.filter((r) => r.permission)) {
+      const { path, body } = request(route, undefined);
+      const answer = await call(route.method, path, undefined, body);
+      expect(answer.status, `${route.method} ${path}`).toBe(401);
+    }
+  });
+
+  it('allows exactly what each role grants, in and out of cluster scope', async () => {
+    const failures: string[] = [];
+    for (const route of t.routes.filter((r) => r.permission)) {
+      const permission = route.permission as NonNullable<RouteInfo['permission']>;
+      const clusterRoute = route.url.includes(':cluster');
+      const targets: (string | undefined)[] = clusterRoute ? ['east', 'west'] : [undefined, 'east', 'west'];
+      for (const role of ROLES) {
+        for (const scope of ['all', 'east'] as const) {
+          for (const target of targets) {
+            // The request's cluster scope: a route without a cluster acts on all clusters.
+            const expected = roleGrants(role, permission) && (scope === 'all' || target === 'east');
+            const { path, body } = request(route, target);
+            const answer = await call(route.method, path, principalsFor(role, scope), body);
+            const allowed = answer.status !== 401 && answer.status !== 403;
+            if (allowed !== expected || answer.status >= 500) {
+              failures.push(
+                `${role}@${scope} ${route.method} ${path}: ${answer.status}, expected ${expected ? 'allowed' : 403}`,
+              );
+            }
+          }
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('secrets stay secret', () => {
+  it('no token, key or client secret appears in the logs', async () => {
+    await t.audit.flush();
+    const logs = t.logs.join('');
+    expect(logs).toContain('[redacted]');
+    for (const secret of secrets) {
+      // Compare the signature part of JWTs: a payload may legitimately be logged as claims, a signature never.
+      const needle = secret.split('.').length === 3 ? (secret.split('.')[2] as string) : secret;
+      if (needle.length < 16) continue;
+      expect(logs.includes(needle), `secret ${needle.slice(0, 8)}… in logs`).toBe(false);
+    }
+  });
+
+  it('no token, key or client secret is stored in clear in the database', async () => {
+    const { rows: tables } = await db.sql.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() OR tablename LIKE 'auth_%'",
+    );
+    expect(tables.map((r) => r.tablename)).toEqual(
+      expect.arrayContaining(['auth_bindings', 'auth_api_keys', 'auth_audit']),
+    );
+    let dump = '';
+    for (const { tablename } of tables) {
+      const { rows } = await db.sql.query(`SELECT * FROM ${tablename}`);
+      dump += JSON.stringify(rows, (_k, v: unknown) =>
+        v instanceof Uint8Array
+          ? Buffer.from(v).toString('base64url')
+          : typeof v === 'bigint'
+            ? String(v)
+            : v,
+      );
+    }
+    expect(dump.length).toBeGreaterThan(1000);
+    for (const secret of secrets) {
+      const needle = secret.split('.').length === 3 ? (secret.split('.')[2] as string) : secret;
+      if (needle.length < 16) continue;
+      expect(dump.includes(needle), `secret ${needle.slice(0, 8)}… in the database`).toBe(false);
+    }
+  });
+});
+
+export type { Principal };
