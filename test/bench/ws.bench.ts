@@ -1,0 +1,127 @@
+/**
+ * npm run bench:ws — latency of live samples from an agent's gRPC batch send
+ * to WebSocket client receipt, at 50,000 samples/s ingested and ~500,000/s
+ * delivered to N clients (default 1,000), for the stream endpoint and, in
+ * the same run, a plain `ws` server as the baseline. Three processes per
+ * phase: hub, load generator, clients (this machine's two cores are shared
+ * by all three, so hub CPU is reported separately).
+ *
+ * Options (env): BENCH_WS_CLIENTS (1000), BENCH_WS_WARMUP_S (5), BENCH_WS_MEASURE_S (20).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { AGENTS, SERIES_PER_AGENT } from './ws-bench-shape.js';
+
+const clients = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
+const warmupS = Number(process.env.BENCH_WS_WARMUP_S ?? 5);
+const measureS = Number(process.env.BENCH_WS_MEASURE_S ?? 20);
+const ingestPerS = AGENTS * SERIES_PER_AGENT;
+const here = (f: string): string => new URL(f, import.meta.url).pathname;
+
+interface Msg {
+  type: string;
+  [k: string]: unknown;
+}
+
+function start(file: string, args: string[]): ChildProcess {
+  return fork(here(file), args, {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+async function next(child: ChildProcess, type: string, timeoutMs = 120_000): Promise<Msg> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ${type} from child within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const on = (m: Msg): void => {
+      if (m.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before ${type}`)));
+  });
+}
+
+interface PhaseResult {
+  p50: number;
+  p99: number;
+  max: number;
+  samplesPerS: number;
+  framesPerS: number;
+  hubCpuPercent: number;
+  hubMaxRssMb: number;
+  closed: number;
+  ingestedPerS: number;
+  skippedBatches: number;
+}
+
+async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
+  const hub = start('./ws-bench-hub.ts', [mode]);
+  const children = [hub];
+  try {
+    const ready = await next(hub, 'ready');
+    const c = start('./ws-bench-clients.ts', [
+      `ws://127.0.0.1:${ready.wsPort}/api/v1/stream`,
+      String(ready.adminToken),
+      String(clients),
+    ]);
+    children.push(c);
+    await next(c, 'ready');
+    const load = start('./ws-bench-load.ts', [`127.0.0.1:${ready.grpcPort}`, String(ready.agentToken)]);
+    children.push(load);
+    await next(load, 'ready');
+    let lastStats: Msg = { type: 'stats', sent: 0, skipped: 0 };
+    load.on('message', (m: Msg) => {
+      if (m.type === 'stats') lastStats = m;
+    });
+    await new Promise((r) => setTimeout(r, warmupS * 1000));
+    const sentBefore = Number(lastStats.sent);
+    const skippedBefore = Number(lastStats.skipped);
+    c.send({ type: 'reset' });
+    hub.send({ type: 'reset' });
+    await new Promise((r) => setTimeout(r, measureS * 1000));
+    c.send({ type: 'report' });
+    hub.send({ type: 'report' });
+    const [cr, hr] = await Promise.all([next(c, 'report'), next(hub, 'report')]);
+    return {
+      p50: Number(cr.p50),
+      p99: Number(cr.p99),
+      max: Number(cr.max),
+      samplesPerS: Number(cr.count) / measureS,
+      framesPerS: Number(cr.frames) / measureS,
+      hubCpuPercent: Number(hr.cpuPercent),
+      hubMaxRssMb: Number(hr.maxRssMb),
+      closed: Number(cr.closed),
+      ingestedPerS: (Number(lastStats.sent) - sentBefore) / measureS,
+      skippedBatches: Number(lastStats.skipped) - skippedBefore,
+    };
+  } finally {
+    for (const child of children.reverse()) {
+      child.disconnect();
+      child.kill('SIGTERM');
+    }
+    await Promise.all(children.map((ch) => (ch.exitCode === null ? once(ch, 'exit') : undefined)));
+  }
+}
+
+const fmt = (r: PhaseResult): string =>
+  `p50=${r.p50}ms p99=${r.p99}ms max=${r.max.toFixed(0)}ms delivered=${r.samplesPerS.toFixed(0)} samples/s ` +
+  `frames=${r.framesPerS.toFixed(0)}/s ingested=${r.ingestedPerS.toFixed(0)}/s skipped_batches=${r.skippedBatches} ` +
+  `hub_cpu=${r.hubCpuPercent.toFixed(0)}% hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed}`;
+
+console.log(
+  `bench:ws ${clients} clients, ${ingestPerS} samples/s through gRPC ingest, warmup ${warmupS}s, measure ${measureS}s`,
+);
+const stream = await phase('stream');
+console.log(`stream   ${fmt(stream)}`);
+const baseline = await phase('baseline');
+console.log(`baseline ${fmt(baseline)}`);
+console.log(`p99 ratio stream/baseline = ${(stream.p99 / baseline.p99).toFixed(2)}`);
+console.log(
+  `bench:ws clients=${clients} ingest_per_s=${Math.round(stream.ingestedPerS)} p50_ms=${stream.p50} p99_ms=${stream.p99} baseline_p99_ms=${baseline.p99}`,
+);
