@@ -1,0 +1,19 @@
+import { AppError, InputError, UnavailableError } from '../../errors.js';
+
+/** SQLSTATE classes that mean "the request was wrong", not "the database is". */
+const INPUT_STATES = new Set(['2201B', '22P02', '22003', '22007', '22008', '22023', '2201W', '2201X']);
+
+/**
+ * Maps a pg error to the hub's error family: bad input (e.g. an invalid
+ * regular expression in a label matcher) becomes InputError; connection and
+ * server-side failures become UnavailableError (retryable). AppErrors pass.
+ */
+export function mapPgError(err: unknown, what: string): AppError {
+  if (err instanceof AppError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === 'string' && INPUT_STATES.has(code)) {
+    return new InputError(`${what}: ${message}`, { cause: err });
+  }
+  return new UnavailableError(`${what} failed: ${message}`, { cause: err });
+}
