@@ -26,11 +26,6 @@ export interface NoveltyParams {
   readonly rateInit: number;
   /** Floor of that frequency: caps the surprisal of one novel context at −ln(rateFloor). */
   readonly rateFloor: number;
-  /** Bins per nat of the surprisal histogram that calibrates scores per series. */
-  readonly infoBinsPerNat: number;
-  readonly infoBins: number;
-  /** Weight of the per-series tail probability (−ln p) beside the raw surprisal. */
-  readonly pMix: number;
   /** Nats of evidence that map to score 1 − 1/e. */
   readonly infoScale: number;
   /** After a score, later rows are reported only when they beat every score of this many rows. */
@@ -48,12 +43,9 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   deltaLevels: 16,
   todHours: 4,
   tableBits: 11,
-  rateAlpha: 0.01,
+  rateAlpha: 0.003,
   rateInit: 0.1,
-  rateFloor: 0.001,
-  infoBinsPerNat: 2,
-  infoBins: 64,
-  pMix: 0.3,
+  rateFloor: 0.0003,
   infoScale: 5,
   restRows: 100,
   slowAlpha: 0.01,
@@ -77,14 +69,11 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
   int('tilings', 1, 4);
   int('deltaLevels', 2, 256);
   int('tableBits', 6, 16);
-  int('infoBins', 2, 1024);
   int('restRows', 1, 10_000);
   if (!(p.todHours >= 0 && p.todHours <= 24)) problems.push(`todHours must be in [0, 24], got ${p.todHours}`);
   if (!(p.logK > 0)) problems.push(`logK must be > 0, got ${p.logK}`);
   for (const f of ['rateAlpha', 'rateInit', 'rateFloor', 'slowAlpha', 'fastAlpha'] as const) frac(f);
-  for (const f of ['infoBinsPerNat', 'infoScale'] as const)
-    if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
-  if (!(p.pMix >= 0)) problems.push(`pMix must be >= 0, got ${p.pMix}`);
+  for (const f of ['infoScale'] as const) if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return p;
 }
