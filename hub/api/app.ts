@@ -24,6 +24,8 @@ export interface ApiDeps {
    * of their routes must declare a permission too.
    */
   readonly extensions?: readonly ((app: FastifyInstance) => Promise<void>)[];
+  /** Plugins that mount their own absolute paths (the WebSocket stream at /api/v1/stream). */
+  readonly rootExtensions?: readonly ((app: FastifyInstance) => Promise<void>)[];
 }
 
 export const API_PREFIX = '/api/v1';
@@ -40,12 +42,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // Query strings like ?match=a&match=b arrive as arrays.
     routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
-    disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ProblemSchema);
   installProblemHandlers(app);
-  installAccessGuard(app, { authenticator: deps.authenticator, authorizer: deps.authorizer });
+  installAccessGuard(app, {
+    authenticator: deps.authenticator,
+    authorizer: deps.authorizer,
+    // The interactive documentation page and its assets: documentation only, no data.
+    publicPrefixes: [`${API_PREFIX}/docs`],
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -74,5 +80,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  for (const extension of deps.rootExtensions ?? []) await extension(app);
   return app;
 }

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '@fastify/type-provider-typebox';
 
 /** Shared TypeBox schemas: each is the validator, the serializer and the OpenAPI entry of its shape. */
 
