@@ -89,6 +89,8 @@ export async function startAgent(
     ],
     inventory: [],
   });
+  const dropTotals = { records: 0, samples: 0 };
+  const bootMs = Date.now();
   spool = Spool.open({
     dir: join(config.dataDir, 'spool'),
     ...config.spool,
@@ -96,6 +98,11 @@ export async function startAgent(
     onOverflow: (d) => {
       metrics.spoolDroppedRecordsTotal.inc(d.records);
       metrics.spoolDroppedSamplesTotal.inc(d.samples);
+      dropTotals.records += d.records;
+      dropTotals.samples += d.samples;
+      // The event goes into the newest batch, which a long outage may drop
+      // in turn; the running totals let the hub account for every drop
+      // from the latest overflow event that arrives.
       batcher.add(
         agentEvent(
           'spool_overflow',
@@ -104,6 +111,10 @@ export async function startAgent(
           {
             records: String(d.records),
             samples: String(d.samples),
+            // Running totals are per agent process; boot_ms tells processes apart.
+            boot_ms: String(bootMs),
+            records_total: String(dropTotals.records),
+            samples_total: String(dropTotals.samples),
             first_sequence: String(d.firstSequence),
             last_sequence: String(d.lastSequence),
             bytes: String(d.bytes),
@@ -214,7 +225,9 @@ export async function startAgent(
         // Order matters: finish collecting, put everything in the spool,
         // then close the stream; unacked data stays spooled for next time.
         await scheduler.stop();
-        batcher.flush();
+        // A flush can overflow the spool, which queues a spool_overflow
+        // event; flush again so that event is spooled too.
+        for (let i = 0; i < 3; i++) batcher.flush();
         await sender!.stop();
         spool!.close();
         refs.close();

@@ -92,17 +92,23 @@ export function scanRecords(
       }
       from = idx + 1;
     }
-    if (next < 0) {
-      corrupt.push({ offset: badAt, bytes: buf.length - badAt, reason: 'torn_tail' });
-      break;
-    }
-    const headerLooksValid = buf.length - badAt >= HEADER_BYTES && buf.readUInt32LE(badAt) === RECORD_MAGIC;
-    corrupt.push({
-      offset: badAt,
-      bytes: next - badAt,
-      reason: headerLooksValid ? 'crc_mismatch' : 'bad_header',
-    });
+    const end = next < 0 ? buf.length : next;
+    corrupt.push({ offset: badAt, bytes: end - badAt, reason: classify(buf, badAt, end) });
+    if (next < 0) break;
     offset = next;
   }
   return { records, corrupt };
+}
+
+/**
+ * Why the bytes [offset, end) are not a record: a complete record whose CRC
+ * fails, a header that is not one, or (only at the end of a file) a record
+ * cut short, which is what a crash in the middle of a write leaves.
+ */
+function classify(buf: Buffer, offset: number, end: number): CorruptRegion['reason'] {
+  if (end - offset < HEADER_BYTES) return end === buf.length ? 'torn_tail' : 'bad_header';
+  if (buf.readUInt32LE(offset) !== RECORD_MAGIC) return 'bad_header';
+  const recordEnd = offset + HEADER_BYTES + buf.readUInt32LE(offset + 4);
+  if (recordEnd > end) return end === buf.length ? 'torn_tail' : 'bad_header';
+  return 'crc_mismatch';
 }
