@@ -6,7 +6,7 @@ import type { AgentEvent, Collection, InventoryItem, Sample, Severity } from '..
 import type { Collector, CollectorDeps } from '../collector.js';
 import { nvidiaDeviceOwners, type PodLabels } from './attribution.js';
 import type { GpuCollectorConfig } from './config.js';
-import { parseDcgmScrape, scrapeDcgm } from './dcgm.js';
+import { parseDcgmScrape, scrapeDcgm, type DcgmScrape } from './dcgm.js';
 import { runOnce } from './exec.js';
 import {
   buildQueryPlan,
@@ -294,7 +294,12 @@ export class GpuCollector implements Collector {
     const dcgmEnabled = this.config.dcgmUrl !== '';
     if (this.smiAbsentReason !== undefined && !dcgmEnabled) return this.absent(now, this.smiAbsentReason);
     if (this.inventoryDirty && this.smiAbsentReason === undefined) void this.refreshInventory();
+    // Everything that awaits happens first; buffered rows and kernel lines are drained only after the
+    // last await, synchronously, so a run aborted by the scheduler leaves them for the next run.
+    signal.throwIfAborted();
     await this.refreshOwners(now, signal);
+    const scrape = dcgmEnabled ? await this.fetchDcgm(now, signal) : undefined;
+    signal.throwIfAborted();
 
     // 1. The nvidia-smi stream.
     const rows = this.rows;
@@ -338,9 +343,8 @@ export class GpuCollector implements Collector {
     this.readKernelLog(now, events);
 
     // 3. dcgm-exporter: what nvidia-smi lacks, everything when nvidia-smi is absent or down.
-    let dcgmOk = false;
-    if (dcgmEnabled) dcgmOk = await this.readDcgm(now, signal, samples, events, rows.length > 0);
-    if (this.smiAbsentReason !== undefined && !dcgmOk)
+    if (scrape) this.applyDcgm(scrape, now, samples, events, rows.length > 0);
+    if (this.smiAbsentReason !== undefined && !scrape)
       return this.absent(now, `${this.smiAbsentReason}; dcgm-exporter: ${this.dcgmState}`);
 
     for (const x of this.xidCounts.values())
@@ -507,27 +511,31 @@ export class GpuCollector implements Collector {
     );
   }
 
-  private async readDcgm(
-    now: number,
-    signal: AbortSignal,
-    samples: Sample[],
-    events: AgentEvent[],
-    smiLive: boolean,
-  ): Promise<boolean> {
-    let scrape;
+  /** One scrape of dcgm-exporter; undefined (and the reason kept for the inventory) when it is not there. */
+  private async fetchDcgm(now: number, signal: AbortSignal): Promise<DcgmScrape | undefined> {
     try {
       const text = await scrapeDcgm(this.config.dcgmUrl, {
         timeoutMs: this.config.dcgmTimeoutMs,
         maxBytes: this.config.dcgmMaxBytes,
         signal,
       });
-      scrape = parseDcgmScrape(text, now);
+      const scrape = parseDcgmScrape(text, now);
       this.dcgmState = 'present';
+      return scrape;
     } catch (error) {
       if (signal.aborted) throw error;
       this.dcgmState = `absent: ${(error as Error).message}`;
-      return false;
+      return undefined;
     }
+  }
+
+  private applyDcgm(
+    scrape: DcgmScrape,
+    now: number,
+    samples: Sample[],
+    events: AgentEvent[],
+    smiLive: boolean,
+  ): void {
     const smiHealthy = this.smiAbsentReason === undefined && (smiLive || (this.stream?.running ?? false));
     const migOwner = new Map<string, PodLabels>();
     for (const mig of this.migs.values()) {
@@ -567,7 +575,6 @@ export class GpuCollector implements Collector {
         ),
       );
     }
-    return true;
   }
 
   private inventoryItems(now: number): InventoryItem[] {

@@ -337,6 +337,19 @@ describe('GPU collector with the replay nvidia-smi', () => {
     expect(second.events.filter((e) => e.kind === 'gpu_xid').map((e) => e.attributes['xid'])).toEqual(['79']);
   });
 
+  it('loses no rows or Xid lines when the scheduler aborts a run', async () => {
+    const kmsgPath = join(dir, 'kmsg.log');
+    copyFileSync(new URL('kmsg/gpud-dmesg__xid-119-gsp-timeout.log', fixtures), kmsgPath);
+    const c = await startCollector({ capture: h100 }, { kmsgPath });
+    await sleep(1_500);
+    const aborted = new AbortController();
+    aborted.abort(new Error('collector gpu timed out'));
+    await expect(c.collect(aborted.signal)).rejects.toThrow(/timed out/);
+    const next = await c.collect(signal());
+    expect(next.events.filter((e) => e.kind === 'gpu_xid')).toHaveLength(5);
+    expect(metric(next, 'gpu_power_draw_watts').length).toBeGreaterThanOrEqual(1);
+  });
+
   it('reports an unreadable kernel log as an absent event source, not a failure', async () => {
     const c = await startCollector({ capture: h100 }, { kmsgPath: join(dir, 'nope', 'kmsg') });
     const got = await c.collect(signal());
