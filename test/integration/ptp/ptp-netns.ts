@@ -44,8 +44,13 @@ export interface PtpNetns {
   readonly slaveSocket: string;
   readonly slaveLog: string;
   readonly slaveTag: string;
+  readonly secondMasterSocket: string;
+  /** The identity the second master announces (set in its config, not derived from the MAC). */
+  readonly secondMasterIdentity: string;
   startMaster(): void;
   killMaster(): Promise<void>;
+  /** A second master on the same link with a better priority1 and clockClass 6: the slave must switch to it. */
+  startSecondMaster(): void;
   startSlave(): void;
   /** `pmc -u -b 0 -s <slave uds> <command>` from the root namespace (the UDS is a filesystem socket). */
   pmc(command: string): Promise<string>;
@@ -72,6 +77,8 @@ export async function createPtpNetns(): Promise<PtpNetns> {
   const slaveSocket = join(dir, 'ptp4l-slave.sock');
   const slaveLog = join(dir, 'ptp4l-slave.log');
   const slaveTag = `ptp4l.${id}.config`;
+  const secondMasterSocket = join(dir, 'ptp4l-master2.sock');
+  const secondMasterIdentity = `a10500.fffe.${id}`;
   const children = new Set<ChildProcess>();
   let master: ChildProcess | undefined;
   let created = false;
@@ -110,6 +117,19 @@ export async function createPtpNetns(): Promise<PtpNetns> {
     await writeFile(
       join(dir, 'master.cfg'),
       ['[global]', ...commonConfig, `uds_address ${masterSocket}`, `[${ifMaster}]`, ''].join('\n'),
+    );
+    await writeFile(
+      join(dir, 'master2.cfg'),
+      [
+        '[global]',
+        ...commonConfig,
+        `uds_address ${secondMasterSocket}`,
+        `clockIdentity ${secondMasterIdentity}`,
+        'priority1 100',
+        'clockClass 6',
+        `[${ifMaster}]`,
+        '',
+      ].join('\n'),
     );
     await writeFile(
       join(dir, 'slave.cfg'),
@@ -173,6 +193,11 @@ export async function createPtpNetns(): Promise<PtpNetns> {
       // SIGKILL: ptp4l gets no chance to say goodbye, like a crashed or cut-off grandmaster.
       child.kill('SIGKILL');
       await exited;
+    },
+    secondMasterSocket,
+    secondMasterIdentity,
+    startSecondMaster: () => {
+      startPtp4l(nsMaster, 'master2.cfg', join(dir, 'ptp4l-master2.log'));
     },
     startSlave: () => {
       startPtp4l(nsSlave, 'slave.cfg', slaveLog);
