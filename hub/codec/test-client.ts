@@ -1,6 +1,8 @@
 import { credentials, Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import {
   IngestServiceClient,
+  StreamRequest as PbStreamRequest,
+  StreamResponse as PbStreamResponse,
   type Batch,
   type Hello,
   type PushRequest,
@@ -45,9 +47,27 @@ export class TestIngestClient {
     );
   }
 
+  /**
+   * A stream whose requests are already-encoded bytes (see
+   * encodeStreamRequest): the benchmark encodes its batches before timing,
+   * and tests send bytes no encoder would produce.
+   */
+  rawStream(token: string | undefined): ClientDuplexStream<Buffer, StreamResponse> {
+    return this.client.makeBidiStreamRequest(
+      IngestServiceClient.service.stream.path,
+      (b: Buffer) => b,
+      (b: Buffer) => PbStreamResponse.decode(b),
+      authMetadata(token),
+    );
+  }
+
   close(): void {
     this.client.close();
   }
+}
+
+export function encodeStreamRequest(req: StreamRequest): Buffer {
+  return Buffer.from(PbStreamRequest.encode(req).finish());
 }
 
 export function authMetadata(token: string | undefined): Metadata {

@@ -17,6 +17,7 @@ export class WireError extends Error {
 }
 
 const TWO_POW_32 = 4294967296;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export class WireReader {
   pos: number;
@@ -87,11 +88,31 @@ export class WireReader {
     return signed ? (hi | 0) * TWO_POW_32 + (lo >>> 0) : (hi >>> 0) * TWO_POW_32 + (lo >>> 0);
   }
 
+  private view: DataView | undefined;
+
   double(): number {
     if (this.pos + 8 > this.end) throw new WireError('truncated double');
-    const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8);
+    this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
-    return view.getFloat64(0, true);
+    return v;
+  }
+
+  /**
+   * Copies `count` packed little-endian doubles into out[at..]: one memcpy
+   * into an aligned buffer on little-endian hosts instead of a read per value.
+   */
+  packedDoubles(out: Float64Array, at: number, count: number): void {
+    const bytes = count * 8;
+    if (this.pos + bytes > this.end) throw new WireError('truncated packed doubles');
+    if (LITTLE_ENDIAN) {
+      const aligned = new Uint8Array(bytes);
+      aligned.set(this.buf.subarray(this.pos, this.pos + bytes));
+      out.set(new Float64Array(aligned.buffer), at);
+      this.pos += bytes;
+    } else {
+      for (let i = 0; i < count; i++) out[at + i] = this.double();
+    }
   }
 
   /** Reads a length prefix and returns the end offset of the delimited field. */

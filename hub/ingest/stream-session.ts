@@ -116,17 +116,18 @@ export class StreamSession {
   }
 
   /** Ends the stream with the status that `err` maps to. Safe to call more than once. */
-  fail(err: unknown): void {
+  fail(err: unknown, expected = false): void {
     if (this.closed) return;
     const status = toGrpcStatus(err);
-    const log =
-      err instanceof AppError
-        ? this.ctx.logger.warn.bind(this.ctx.logger)
-        : this.ctx.logger.error.bind(this.ctx.logger);
-    log(
-      { err, agentId: this.hello?.agentId, grpcCode: statusName(status.code) },
-      'ingest stream ended with an error',
-    );
+    const fields = {
+      agentId: this.hello?.agentId,
+      grpcCode: statusName(status.code),
+      details: status.details,
+    };
+    if (expected) this.ctx.logger.info(fields, 'ingest stream ended');
+    else if (err instanceof AppError)
+      this.ctx.logger.warn({ ...fields, err }, 'ingest stream ended with an error');
+    else this.ctx.logger.error({ ...fields, err }, 'ingest stream ended with an internal error');
     this.ctx.metrics.streamErrors.inc({ code: statusName(status.code) });
     this.close();
     this.call.emit('error', status);
@@ -332,7 +333,10 @@ export class StreamSession {
   private maybeFinish(): void {
     if (this.closed || this.steps > 0 || this.pending.length > 0) return;
     if (this.draining) {
-      this.fail(new UnavailableError('the hub is shutting down; reconnect and resume after the last ack'));
+      this.fail(
+        new UnavailableError('the hub is shutting down; reconnect and resume after the last ack'),
+        true,
+      );
     } else if (this.halfClosed) {
       this.close();
       this.call.end();
