@@ -34,6 +34,8 @@ export interface GpuCollectorConfig {
   readonly podResourcesRefreshMs: number;
   /** Inventory is re-sent at least this often even when unchanged. */
   readonly inventoryRepeatMs: number;
+  /** `nvidia-smi nvlink -s` (link state and speed) is read this often; 0 disables. */
+  readonly nvlinkIntervalMs: number;
 }
 
 export function defaultHangTimeoutMs(sampleIntervalMs: number): number {
@@ -58,6 +60,7 @@ export function defaultGpuConfig(): GpuCollectorConfig {
     podResourcesSocket: defaultPodResourcesSocket,
     podResourcesRefreshMs: 10_000,
     inventoryRepeatMs: 300_000,
+    nvlinkIntervalMs: 60_000,
   };
 }
 
@@ -76,6 +79,7 @@ const integerBounds: Partial<Record<keyof GpuCollectorConfig, [number, number]>>
   dcgmMaxBytes: [1024, 1024 * 1024 * 1024],
   podResourcesRefreshMs: [0, 3_600_000],
   inventoryRepeatMs: [1_000, 86_400_000],
+  nvlinkIntervalMs: [0, 86_400_000],
 };
 
 /** Validates raw options; throws one ConfigError listing every problem. */

@@ -28,7 +28,9 @@ describe('docs/metrics.md GPU section', () => {
       [...code.matchAll(/'(gpu_[a-z_]+)'/g)]
         .map((m) => m[1] as string)
         .filter((k) =>
-          /^gpu_(xid|throttling|ecc_double|appeared|disappeared|nvidia_smi_failed|persistence)/.test(k),
+          /^gpu_(xid|throttling|ecc_double|appeared|disappeared|nvidia_smi_failed|persistence|nvlink_(up|down))/.test(
+            k,
+          ),
         ),
     );
     expect(kinds.size).toBeGreaterThanOrEqual(8);

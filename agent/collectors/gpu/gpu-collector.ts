@@ -20,6 +20,7 @@ import { rowSamples, sample, source } from './samples.js';
 import { SmiStream } from './smi-stream.js';
 import { TransitionTracker } from './transitions.js';
 import { parseBitmask, parseNumber } from './values.js';
+import { parseNvlinkStatus, type NvlinkStatus } from './nvlink.js';
 import { KernelLogReader, normalizePci, parseXidLine, type XidRecord } from './xid.js';
 import { parseListGpus, parseNvidiaSmiXml, type GpuInfo, type MigDeviceInfo } from './xml-inventory.js';
 
@@ -81,6 +82,10 @@ export class GpuCollector implements Collector {
   private ownersAtMs = -Infinity;
   private attributionState = 'disabled';
   private pendingEvents: AgentEvent[] = [];
+  private nvlinkAtMs = -Infinity;
+  private nvlinkRead: Promise<void> | undefined;
+  private nvlinkFresh: { links: NvlinkStatus[]; atMs: number } | undefined;
+  private readonly nvlinkUp = new Map<string, boolean>();
   private started = false;
 
   constructor(
@@ -296,6 +301,7 @@ export class GpuCollector implements Collector {
     if (this.inventoryDirty && this.smiAbsentReason === undefined) void this.refreshInventory();
     // Everything that awaits happens first; buffered rows and kernel lines are drained only after the
     // last await, synchronously, so a run aborted by the scheduler leaves them for the next run.
+    if (this.smiAbsentReason === undefined) this.maybeReadNvlink(now);
     signal.throwIfAborted();
     await this.refreshOwners(now, signal);
     const scrape = dcgmEnabled ? await this.fetchDcgm(now, signal) : undefined;
@@ -339,6 +345,9 @@ export class GpuCollector implements Collector {
     }
     events.push(...this.pendingEvents.splice(0));
 
+    if (this.nvlinkFresh) this.applyNvlink(this.nvlinkFresh, samples, events);
+    this.nvlinkFresh = undefined;
+
     // 2. Xid lines from the kernel log.
     this.readKernelLog(now, events);
 
@@ -360,6 +369,76 @@ export class GpuCollector implements Collector {
       inventory.push(...this.inventoryItems(now));
     }
     return { samples, events, inventory };
+  }
+
+  /** Starts `nvlink -s` in the background when due; its result is emitted by the next collect. */
+  private maybeReadNvlink(now: number): void {
+    const every = this.config.nvlinkIntervalMs;
+    if (every === 0 || this.nvlinkRead || now - this.nvlinkAtMs < every) return;
+    this.nvlinkAtMs = now;
+    this.nvlinkRead = runOnce(this.config.nvidiaSmiPath, ['nvlink', '-s'], this.config.commandTimeoutMs)
+      .then((text) => {
+        this.nvlinkFresh = { links: parseNvlinkStatus(text), atMs: this.deps.now() };
+      })
+      .catch((error: unknown) => {
+        // GPUs without NVLink, or drivers without the subcommand: no link series, nothing invented.
+        this.logger.debug({ err: error }, 'nvidia-smi nvlink -s failed');
+      })
+      .finally(() => {
+        this.nvlinkRead = undefined;
+      });
+  }
+
+  private applyNvlink(
+    read: { links: NvlinkStatus[]; atMs: number },
+    samples: Sample[],
+    events: AgentEvent[],
+  ): void {
+    for (const l of read.links) {
+      const base = this.labelsFor(l.gpuUuid);
+      const labels = { ...base, link: l.link };
+      samples.push(sample('gpu_nvlink_link_up', 'gauge', l.gpuUuid, labels, read.atMs, l.up ? 1 : 0));
+      if (l.speedBytesPerSecond !== undefined)
+        samples.push(
+          sample(
+            'gpu_nvlink_link_speed_bytes_per_second',
+            'gauge',
+            l.gpuUuid,
+            labels,
+            read.atMs,
+            l.speedBytesPerSecond,
+          ),
+        );
+      const key = `${l.gpuUuid}/${l.link}`;
+      const before = this.nvlinkUp.get(key);
+      this.nvlinkUp.set(key, l.up);
+      // A link already down at start is reported once: it is news to the operator.
+      if (before === l.up || (before === undefined && l.up)) continue;
+      events.push(
+        this.gpuEvent(
+          read.atMs,
+          l.up ? 'gpu_nvlink_up' : 'gpu_nvlink_down',
+          l.up ? 'info' : 'warning',
+          l.gpuUuid,
+          `NVLink ${l.link} ${l.up ? 'is active again' : 'is inactive'}`,
+          {
+            link: l.link,
+            ...(base['gpu'] !== undefined ? { gpu: base['gpu'] } : {}),
+          },
+        ),
+      );
+    }
+  }
+
+  /** gpu/uuid/model (+ pod) labels of a known GPU, for series that do not come from a stream row. */
+  private labelsFor(uuid: string): Record<string, string> {
+    const known = this.gpus.get(uuid);
+    const labels: Record<string, string> = { uuid };
+    if (known?.index !== undefined) labels['gpu'] = known.index;
+    if (known?.model) labels['model'] = known.model;
+    const owner = this.owners.get(uuid);
+    if (owner) Object.assign(labels, owner);
+    return labels;
   }
 
   private absent(now: number, reason: string): Collection {
@@ -628,6 +707,7 @@ export class GpuCollector implements Collector {
 
   async stop(): Promise<void> {
     await this.stream?.stop();
+    await this.nvlinkRead;
     this.stream = undefined;
     await this.inventoryRefresh?.catch(() => undefined);
     this.kmsg?.close();

@@ -141,6 +141,16 @@ describe('GPU collector with the replay nvidia-smi', () => {
     expect(all.events.filter((e) => e.kind === 'gpu_nvidia_smi_failed')).toEqual([]);
   });
 
+  it('reads NVLink state and speed from nvidia-smi nvlink -s (H100, 18 links)', async () => {
+    const c = await startCollector({ capture: h100 });
+    const all = await collectUntil(c, (a) => metric(a, 'gpu_nvlink_link_up').length > 0);
+    const up = metric(all, 'gpu_nvlink_link_up');
+    expect(up).toHaveLength(18);
+    expect(up.every((s) => s.value === 1 && s.series.entity === h100Uuid)).toBe(true);
+    expect(metric(all, 'gpu_nvlink_link_speed_bytes_per_second')[0]?.value).toBeCloseTo(26.562e9, 0);
+    expect(all.events.filter((e) => e.kind.startsWith('gpu_nvlink'))).toEqual([]);
+  });
+
   it('replicates one recorded GPU as 8 distinct GPUs for load tests', async () => {
     const c = await startCollector({ capture: h100, gpus: 8 });
     const all = await collectUntil(

@@ -132,6 +132,10 @@ if (args[0] === '--help-query-gpu') {
   const list = section('capabilities :: list (-L)');
   if (list === undefined) fail('replay: the capture has no -L section', 2);
   out(`${list}\n`);
+} else if (args[0] === 'nvlink' && args[1] === '-s') {
+  const status = section('capabilities :: nvlink -s');
+  if (status === undefined) fail('replay: the capture has no nvlink -s section', 2);
+  out(`${status}\n`);
 } else if (args.includes('-q') && args.includes('-x')) {
   const xml = env.AIOPS_NVSMI_REPLAY_XML;
   if (!xml) fail('replay: no -q -x recording for this capture (AIOPS_NVSMI_REPLAY_XML unset)', 3);
