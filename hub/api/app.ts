@@ -10,6 +10,7 @@ import { installProblemHandlers } from './problem.js';
 import { ProblemSchema } from './schemas.js';
 import { healthRoutes } from './routes/health.js';
 import { telemetryRoutes } from './routes/telemetry.js';
+import { fleetRoutes } from './routes/fleet.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -76,6 +77,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       await api.register(telemetryRoutes, { store: deps.store, authorizer: deps.authorizer });
+      await api.register(fleetRoutes, { store: deps.store, authorizer: deps.authorizer });
       for (const extension of deps.extensions ?? []) await extension(api);
     },
     { prefix: API_PREFIX },

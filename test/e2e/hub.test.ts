@@ -147,6 +147,145 @@ describe('hub end to end (embedded store)', () => {
     expect(agents.agents.map((a) => a.agentId)).not.toContain('intruder');
   });
 
+  it('answers fleet questions: throttling GPUs, Xid, PTP holdover, VF attribution, agents', async () => {
+    const t = Date.now() - 500;
+    const series = (
+      ref: number,
+      metric: string,
+      source: string,
+      entity: string,
+      labels: Record<string, string> = {},
+    ) => ({
+      ref,
+      metric,
+      source,
+      entity,
+      labels: Object.entries(labels).map(([name, value]) => ({ name, value })),
+      type: metric.endsWith('_total') ? 'METRIC_TYPE_COUNTER' : 'METRIC_TYPE_GAUGE',
+    });
+    const fact = (source: string, entity: string, kind: string, attributes: Record<string, string>) => ({
+      observed_ms: t,
+      source,
+      entity,
+      kind,
+      attributes: Object.entries(attributes).map(([name, value]) => ({ name, value })),
+    });
+    const res = await push(enrollment, {
+      hello: {
+        agent_id: 'fleet-node-b',
+        cluster: 'e2e',
+        node: 'node-b',
+        version: 'tp/1',
+        capabilities: ['gpu', 'ptp', 'sriov'],
+      },
+      batch: {
+        sequence: 1,
+        series: [
+          series(1, 'gpu_clock_event_reason_active', 'gpu', 'GPU-hot', { reason: 'hw_thermal_slowdown' }),
+          series(2, 'gpu_clock_event_reason_active', 'gpu', 'GPU-cool', { reason: 'hw_thermal_slowdown' }),
+          series(3, 'gpu_clock_event_reason_active', 'gpu', 'GPU-cool', { reason: 'gpu_idle' }),
+          series(4, 'gpu_temperature_celsius', 'gpu', 'GPU-hot', {
+            namespace: 'ml',
+            pod: 'trainer-0',
+            container: 'main',
+          }),
+          series(5, 'ptp_clock_state', 'ptp', 'aabbcc.fffe.000001'),
+          series(6, 'sriov_vf_rx_bytes_total', 'sriov', '0000:37:02.0', {
+            namespace: 'ran',
+            pod: 'du-0',
+            container: 'l1',
+          }),
+          series(7, 'agent_collector_up', 'agent', '', { collector: 'gpu' }),
+        ],
+        samples: [
+          { ref: 1, timestamps_ms: [t], values: [1] },
+          { ref: 2, timestamps_ms: [t], values: [0] },
+          { ref: 3, timestamps_ms: [t], values: [1] },
+          { ref: 4, timestamps_ms: [t], values: [91] },
+          { ref: 5, timestamps_ms: [t], values: [2] },
+          { ref: 6, timestamps_ms: [t], values: [123456] },
+          { ref: 7, timestamps_ms: [t], values: [1] },
+        ],
+        events: [
+          {
+            timestamp_ms: t,
+            kind: 'gpu_xid',
+            severity: 'SEVERITY_CRITICAL',
+            source: 'gpu',
+            entity: 'GPU-cool',
+            message: 'Xid 79: GPU has fallen off the bus',
+            attributes: [{ name: 'xid', value: '79' }],
+          },
+        ],
+        inventory: [
+          fact('gpu', 'GPU-hot', 'gpu', { model: 'NVIDIA H100 80GB HBM3', index: '0' }),
+          fact('gpu', 'GPU-cool', 'gpu', { model: 'NVIDIA H100 80GB HBM3', index: '1' }),
+          fact('ptp', 'aabbcc.fffe.000001', 'ptp_clock', { uds: '/var/run/ptp4l' }),
+          fact('sriov', '0000:37:02.0', 'nic_vf', { pf: 'ens2f0', vf: '0' }),
+        ],
+      },
+    });
+    expect(res.acked_sequence).toBe(1);
+
+    const throttling = (await (await api('/api/v1/fleet/gpus?cluster=e2e&throttling=true')).json()) as {
+      gpus: { uuid: string; throttleReasons: string[]; temperatureCelsius: number; pod: { pod: string } }[];
+    };
+    expect(throttling.gpus.map((g) => g.uuid)).toEqual(['GPU-hot']);
+    expect(throttling.gpus[0]).toMatchObject({
+      throttleReasons: ['hw_thermal_slowdown'],
+      temperatureCelsius: 91,
+      pod: { pod: 'trainer-0' },
+    });
+
+    const xid = (await (await api('/api/v1/fleet/gpus?cluster=e2e&xid_within=1h')).json()) as {
+      gpus: { uuid: string; xidCount: number; lastXid: number }[];
+    };
+    expect(xid.gpus).toEqual([expect.objectContaining({ uuid: 'GPU-cool', xidCount: 1, lastXid: 79 })]);
+
+    const paged = (await (await api('/api/v1/fleet/gpus?cluster=e2e&limit=1')).json()) as {
+      gpus: { uuid: string }[];
+      nextCursor: string;
+    };
+    expect(paged.gpus.map((g) => g.uuid)).toEqual(['GPU-cool']);
+    const second = (await (
+      await api(`/api/v1/fleet/gpus?cluster=e2e&limit=1&cursor=${paged.nextCursor}`)
+    ).json()) as { gpus: { uuid: string }[]; nextCursor: string | null };
+    expect(second.gpus.map((g) => g.uuid)).toEqual(['GPU-hot']);
+    expect(second.nextCursor).toBeNull();
+
+    const holdover = (await (await api('/api/v1/fleet/ptp?cluster=e2e&clock_state=HOLDOVER')).json()) as {
+      ptp: { entity: string; clockState: string }[];
+    };
+    expect(holdover.ptp).toEqual([
+      expect.objectContaining({ entity: 'aabbcc.fffe.000001', clockState: 'HOLDOVER' }),
+    ]);
+
+    const vfs = (await (await api('/api/v1/fleet/sriov?cluster=e2e&kind=nic_vf')).json()) as {
+      devices: {
+        pciAddress: string;
+        counters: Record<string, number>;
+        pod: { namespace: string; pod: string };
+      }[];
+    };
+    expect(vfs.devices).toEqual([
+      expect.objectContaining({
+        pciAddress: '0000:37:02.0',
+        counters: { vf_rx_bytes_total: 123456 },
+        pod: { namespace: 'ran', pod: 'du-0', container: 'l1' },
+      }),
+    ]);
+
+    const nodes = (await (await api('/api/v1/fleet/nodes?cluster=e2e')).json()) as {
+      nodes: { agentId: string; collectorsUp: Record<string, boolean> }[];
+    };
+    expect(nodes.nodes).toContainEqual(
+      expect.objectContaining({ agentId: 'fleet-node-b', collectorsUp: { gpu: true } }),
+    );
+
+    const badCursor = await api('/api/v1/fleet/gpus?cluster=e2e&cursor=bogus');
+    expect(badCursor.status).toBe(400);
+  });
+
   it('answers no API data route without a valid credential, with problem+json', async () => {
     const openapi = (await (await api('/api/v1/openapi.json', {})).json()) as {
       paths: Record<string, Record<string, unknown>>;

@@ -1,0 +1,274 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { InputError } from '../../errors.js';
+import { decodeCursor, entityStates, page } from '../../fleet/entity-state.js';
+import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
+import type { Store } from '../../store/store.js';
+import type { Authorizer, Permission } from '../access.js';
+import { effectiveCluster } from '../access-guard.js';
+import { parseDuration } from '../query-params.js';
+import { problemResponses } from '../schemas.js';
+
+export interface FleetRoutesDeps {
+  readonly store: Store;
+  readonly authorizer: Authorizer;
+}
+
+const READ_TELEMETRY: Permission = { verb: 'get', resource: 'telemetry' };
+const LIST_CLUSTERS: Permission = { verb: 'list', resource: 'clusters' };
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()]);
+const Pod = Nullable(Type.Object({ namespace: Type.String(), pod: Type.String(), container: Type.String() }));
+
+const PageQuery = {
+  cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  node: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Type.String({ maxLength: 2048, description: 'nextCursor of the previous page' })),
+};
+
+function cursorOf(cursor: string | undefined): [string, string, string] | null {
+  if (cursor === undefined) return null;
+  const decoded = decodeCursor(cursor);
+  if (!decoded) throw new InputError('cursor: not a cursor returned by this API');
+  return decoded;
+}
+
+/**
+ * Fleet questions answered directly: which GPUs are throttling or had Xid
+ * errors, which PTP clocks are in holdover, what each VF is doing and who
+ * uses it, and the agents' status per cluster and node.
+ */
+export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (app, { store, authorizer }) => {
+  app.get(
+    '/fleet/gpus',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'GPUs and MIG devices with their latest state',
+        tags: ['fleet'],
+        querystring: Type.Object({
+          ...PageQuery,
+          throttling: Type.Optional(
+            Type.Boolean({ description: 'only GPUs slowed by a power or thermal reason now' }),
+          ),
+          xid_within: Type.Optional(
+            Type.String({ description: 'only GPUs with an Xid error within this duration, e.g. 1h' }),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            gpus: Type.Array(
+              Type.Object({
+                cluster: Type.String(),
+                node: Type.String(),
+                uuid: Type.String(),
+                kind: Type.String(),
+                model: Nullable(Type.String()),
+                index: Nullable(Type.String()),
+                lastSeenMs: Type.Number(),
+                utilizationRatio: Nullable(Type.Number()),
+                memoryUsedBytes: Nullable(Type.Number()),
+                memoryTotalBytes: Nullable(Type.Number()),
+                temperatureCelsius: Nullable(Type.Number()),
+                powerDrawWatts: Nullable(Type.Number()),
+                powerLimitWatts: Nullable(Type.Number()),
+                throttleReasons: Type.Array(Type.String()),
+                eccVolatileSingleBit: Nullable(Type.Number()),
+                eccVolatileDoubleBit: Nullable(Type.Number()),
+                xidCount: Type.Integer({ description: 'Xid events within xid_within (default 1h)' }),
+                lastXid: Nullable(Type.Number()),
+                pod: Pod,
+              }),
+            ),
+            nextCursor: Nullable(Type.String()),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      const windowMs = parseDuration('xid_within', q.xid_within ?? '1h');
+      const [states, xids] = await Promise.all([
+        entityStates(store, { cluster, node: q.node, source: 'gpu', kinds: ['gpu', 'mig_device'] }),
+        store.events({
+          cluster,
+          node: q.node,
+          source: 'gpu',
+          kind: 'gpu_xid',
+          startMs: Date.now() - windowMs,
+          limit: 10_000,
+        }),
+      ]);
+      let gpus = states.map((s) => gpuView(s, xids));
+      if (q.throttling !== undefined)
+        gpus = gpus.filter((g) => g.throttleReasons.length > 0 === q.throttling);
+      if (q.xid_within !== undefined) gpus = gpus.filter((g) => g.xidCount > 0);
+      const { items, nextCursor } = page(
+        gpus.map((g) => ({ ...g, entity: g.uuid })),
+        cursorOf(q.cursor),
+        q.limit,
+      );
+      return { gpus: items.map(({ entity: _entity, ...g }) => g), nextCursor };
+    },
+  );
+
+  app.get(
+    '/fleet/ptp',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary:
+          'PTP clocks and ports with their state (clock state LOCKED/HOLDOVER/FREERUN, offset, grandmaster)',
+        tags: ['fleet'],
+        querystring: Type.Object({
+          ...PageQuery,
+          clock_state: Type.Optional(
+            Type.Union([Type.Literal('LOCKED'), Type.Literal('HOLDOVER'), Type.Literal('FREERUN')]),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            ptp: Type.Array(
+              Type.Object({
+                cluster: Type.String(),
+                node: Type.String(),
+                entity: Type.String(),
+                kind: Type.String(),
+                lastSeenMs: Type.Number(),
+                interface: Nullable(Type.String()),
+                portState: Nullable(Type.String()),
+                clockState: Nullable(Type.String()),
+                offsetSeconds: Nullable(Type.Number()),
+                meanPathDelaySeconds: Nullable(Type.Number()),
+                grandmasterPresent: Nullable(Type.Boolean()),
+                grandmasterIdentity: Nullable(Type.String()),
+                clockClass: Nullable(Type.Number()),
+                grandmasterClockClass: Nullable(Type.Number()),
+                attributes: Type.Record(Type.String(), Type.String()),
+              }),
+            ),
+            nextCursor: Nullable(Type.String()),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      let views = (
+        await entityStates(store, { cluster, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
+      ).map(ptpView);
+      if (q.clock_state) views = views.filter((v) => v.clockState === q.clock_state);
+      const { items, nextCursor } = page(views, cursorOf(q.cursor), q.limit);
+      return { ptp: items, nextCursor };
+    },
+  );
+
+  app.get(
+    '/fleet/sriov',
+    {
+      config: { permission: READ_TELEMETRY },
+      schema: {
+        summary: 'SR-IOV PFs and VFs with counters and pod attribution',
+        tags: ['fleet'],
+        querystring: Type.Object({
+          ...PageQuery,
+          kind: Type.Optional(Type.Union([Type.Literal('nic_pf'), Type.Literal('nic_vf')])),
+        }),
+        response: {
+          200: Type.Object({
+            devices: Type.Array(
+              Type.Object({
+                cluster: Type.String(),
+                node: Type.String(),
+                pciAddress: Type.String(),
+                kind: Type.String(),
+                lastSeenMs: Type.Number(),
+                attributes: Type.Record(Type.String(), Type.String()),
+                counters: Type.Record(Type.String(), Type.Number()),
+                pod: Pod,
+              }),
+            ),
+            nextCursor: Nullable(Type.String()),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      const kinds = q.kind ? [q.kind] : ['nic_pf', 'nic_vf'];
+      const views = (await entityStates(store, { cluster, node: q.node, source: 'sriov', kinds })).map(
+        sriovView,
+      );
+      const { items, nextCursor } = page(
+        views.map((v) => ({ ...v, entity: v.pciAddress })),
+        cursorOf(q.cursor),
+        q.limit,
+      );
+      return { devices: items.map(({ entity: _entity, ...v }) => v), nextCursor };
+    },
+  );
+
+  app.get(
+    '/fleet/nodes',
+    {
+      config: { permission: LIST_CLUSTERS },
+      schema: {
+        summary:
+          'Clusters and nodes with their agents: last seen, version, acknowledged sequence, collectors up',
+        tags: ['fleet'],
+        querystring: Type.Object({ cluster: PageQuery.cluster }),
+        response: {
+          200: Type.Object({
+            nodes: Type.Array(
+              Type.Object({
+                cluster: Type.String(),
+                node: Type.String(),
+                agentId: Type.String(),
+                version: Type.String(),
+                lastSeenMs: Type.Number(),
+                lastSequence: Type.Number(),
+                collectorsUp: Type.Record(Type.String(), Type.Boolean()),
+              }),
+            ),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const cluster = await effectiveCluster(authorizer, request, LIST_CLUSTERS);
+      const [agents, up] = await Promise.all([
+        store.agents.list(cluster),
+        store.latest({ cluster, source: 'agent', metric: 'agent_collector_up' }, 100_000),
+      ]);
+      return {
+        nodes: agents
+          .map((a) => {
+            const collectorsUp: Record<string, boolean> = {};
+            for (const v of up) {
+              if (v.series.cluster === a.cluster && v.series.node === a.node && v.series.labels.collector) {
+                collectorsUp[v.series.labels.collector] = v.value === 1;
+              }
+            }
+            return {
+              cluster: a.cluster,
+              node: a.node,
+              agentId: a.agentId,
+              version: a.version,
+              lastSeenMs: a.lastSeenMs,
+              lastSequence: a.lastSequence,
+              collectorsUp,
+            };
+          })
+          .sort((x, y) => x.cluster.localeCompare(y.cluster) || x.node.localeCompare(y.node)),
+      };
+    },
+  );
+};

@@ -1,0 +1,120 @@
+import type { InventoryRecord, LatestValue, Store } from '../store/store.js';
+
+/**
+ * The current state of one entity (a GPU, a PTP port, a VF, ...): its
+ * inventory fact joined with the latest value of every series about it.
+ * Fleet views (GPUs, PTP, SR-IOV) are projections of these.
+ */
+export interface EntityState {
+  readonly cluster: string;
+  readonly node: string;
+  readonly entity: string;
+  readonly kind: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly observedMs: number;
+  /** Latest values keyed by `metric` or `metric{name="value",...}` (labels sorted). */
+  readonly values: ReadonlyMap<
+    string,
+    { value: number; timestampMs: number; labels: Record<string, string> }
+  >;
+}
+
+export interface EntityQuery {
+  readonly cluster?: string;
+  readonly node?: string;
+  readonly source: string;
+  readonly kinds: readonly string[];
+}
+
+/** Labels that identify the workload, not the measurement: left out of value keys. */
+const ATTRIBUTION_LABELS = new Set(['namespace', 'pod', 'container']);
+
+export function valueKey(metric: string, labels: Readonly<Record<string, string>>): string {
+  const names = Object.keys(labels)
+    .filter((n) => !ATTRIBUTION_LABELS.has(n))
+    .sort();
+  if (names.length === 0) return metric;
+  return `${metric}{${names.map((n) => `${n}="${labels[n]}"`).join(',')}}`;
+}
+
+/** Most latest values read for one fleet query; larger fleets page by node. */
+const MAX_LATEST = 100_000;
+
+export async function entityStates(store: Store, query: EntityQuery): Promise<EntityState[]> {
+  const [inventory, latest] = await Promise.all([
+    store.inventory({ cluster: query.cluster, node: query.node, source: query.source }),
+    store.latest({ cluster: query.cluster, node: query.node, source: query.source }, MAX_LATEST),
+  ]);
+  const byEntity = new Map<string, LatestValue[]>();
+  for (const v of latest) {
+    const key = entityKey(v.series.cluster, v.series.node, v.series.entity);
+    const list = byEntity.get(key);
+    if (list) list.push(v);
+    else byEntity.set(key, [v]);
+  }
+  return inventory
+    .filter((item: InventoryRecord) => !item.absent && query.kinds.includes(item.kind))
+    .map((item) => {
+      const values = new Map<
+        string,
+        { value: number; timestampMs: number; labels: Record<string, string> }
+      >();
+      for (const v of byEntity.get(entityKey(item.cluster, item.node, item.entity)) ?? []) {
+        values.set(valueKey(v.series.metric, v.series.labels), {
+          value: v.value,
+          timestampMs: v.timestampMs,
+          labels: { ...v.series.labels },
+        });
+      }
+      return { ...item, values };
+    })
+    .sort((a, b) => compareKeys(a, b));
+}
+
+function entityKey(cluster: string, node: string, entity: string): string {
+  return `${cluster}\u0000${node}\u0000${entity}`;
+}
+
+function compareKeys(a: EntityState, b: EntityState): number {
+  return (
+    a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node) || a.entity.localeCompare(b.entity)
+  );
+}
+
+/** Opaque cursor over (cluster, node, entity) order. */
+export function encodeCursor(state: Pick<EntityState, 'cluster' | 'node' | 'entity'>): string {
+  return Buffer.from(JSON.stringify([state.cluster, state.node, state.entity])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): [string, string, string] | null {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 3 && parsed.every((p) => typeof p === 'string')) {
+      return parsed as [string, string, string];
+    }
+  } catch {
+    // fall through
+  }
+  return null;
+}
+
+/** Entities after the cursor, at most `limit`, with the next cursor when more remain. */
+export function page<T extends Pick<EntityState, 'cluster' | 'node' | 'entity'>>(
+  items: readonly T[],
+  after: [string, string, string] | null,
+  limit: number,
+): { items: T[]; nextCursor: string | null } {
+  const start = after
+    ? items.findIndex(
+        (s) =>
+          s.cluster.localeCompare(after[0]) > 0 ||
+          (s.cluster === after[0] &&
+            (s.node.localeCompare(after[1]) > 0 ||
+              (s.node === after[1] && s.entity.localeCompare(after[2]) > 0))),
+      )
+    : 0;
+  if (start < 0) return { items: [], nextCursor: null };
+  const slice = items.slice(start, start + limit);
+  const last = slice[slice.length - 1];
+  return { items: slice, nextCursor: start + limit < items.length && last ? encodeCursor(last) : null };
+}
