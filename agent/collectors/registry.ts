@@ -1,4 +1,5 @@
 import type { CollectorFactory } from './collector.js';
+import { gpuCollectorFactory } from './gpu/index.js';
 import { hostCollectorFactory } from './host/index.js';
 import { ptpCollectorFactory } from './ptp/index.js';
 import { sriovCollectorFactory } from './sriov/index.js';
@@ -12,6 +13,7 @@ export const collectorFactories: readonly CollectorFactory<unknown>[] = [
   hostCollectorFactory,
   ptpCollectorFactory,
   sriovCollectorFactory,
+  gpuCollectorFactory,
 ];
 
 /** Look a factory up by name in `factories` (the registry by default). */
