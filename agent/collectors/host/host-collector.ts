@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import si from 'systeminformation';
@@ -99,7 +99,8 @@ export class HostCollector implements Collector {
   private async collectCpu(add: AddFn): Promise<void> {
     let times: CpuTimes[];
     if (process.platform === 'linux') {
-      times = parseProcStat(await readFile(join(this.config.procRoot, 'stat'), 'utf8'));
+      // Synchronous: procfs files are generated in memory (see procfs.ts).
+      times = parseProcStat(readFileSync(join(this.config.procRoot, 'stat'), 'latin1'));
     } else {
       times = cpusFromOs();
     }
@@ -135,7 +136,7 @@ export class HostCollector implements Collector {
 
   private async collectNetwork(add: AddFn): Promise<void> {
     if (process.platform === 'linux') {
-      for (const { iface, counters } of await readInterfaceCounters(this.config.sysRoot, this.exclude)) {
+      for (const { iface, counters } of readInterfaceCounters(this.config.sysRoot, this.exclude)) {
         for (const [key, value] of Object.entries(counters)) {
           const metric = NET_METRICS[key];
           if (metric) add(metric, 'counter', iface, {}, value);

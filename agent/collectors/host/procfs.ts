@@ -1,4 +1,4 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -60,24 +60,25 @@ export const INTERFACE_COUNTERS = [
 /**
  * Reads /sys/class/net/<iface>/statistics/*: plain file reads, where
  * systeminformation's networkStats has no packet counters and spawns a shell.
+ * Synchronous on purpose: sysfs attributes are generated in memory and never
+ * block, and the async path costs a thread-pool round trip plus an fstat per
+ * file, which dominated the agent's CPU use in bench:agent.
  */
-export async function readInterfaceCounters(sysRoot: string, exclude: RegExp): Promise<InterfaceCounters[]> {
+export function readInterfaceCounters(sysRoot: string, exclude: RegExp): InterfaceCounters[] {
   const netDir = join(sysRoot, 'class', 'net');
-  const names = (await readdir(netDir)).filter((n) => !exclude.test(n)).sort();
-  return Promise.all(
-    names.map(async (iface) => {
-      const counters: Record<string, number> = {};
-      await Promise.all(
-        INTERFACE_COUNTERS.map(async (c) => {
-          try {
-            const v = Number((await readFile(join(netDir, iface, 'statistics', c), 'utf8')).trim());
-            if (Number.isFinite(v)) counters[c] = v;
-          } catch {
-            // Interface vanished or the counter is not exposed: report nothing for it.
-          }
-        }),
-      );
-      return { iface, counters };
-    }),
-  );
+  const names = readdirSync(netDir)
+    .filter((n) => !exclude.test(n))
+    .sort();
+  return names.map((iface) => {
+    const counters: Record<string, number> = {};
+    for (const c of INTERFACE_COUNTERS) {
+      try {
+        const v = Number(readFileSync(join(netDir, iface, 'statistics', c), 'latin1').trim());
+        if (Number.isFinite(v)) counters[c] = v;
+      } catch {
+        // Interface vanished or the counter is not exposed: report nothing for it.
+      }
+    }
+    return { iface, counters };
+  });
 }

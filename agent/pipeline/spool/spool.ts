@@ -91,6 +91,7 @@ export class Spool {
   private nextSequence = 1;
   private acked = 0;
   private dirty = false;
+  private ackDirty = false;
   private fsyncTimer: NodeJS.Timeout | undefined;
   private readonly reportedCorruption = new Set<string>();
   /** The segment last read, parsed; the sender reads sequentially. */
@@ -103,10 +104,12 @@ export class Spool {
   static open(options: SpoolOptions): Spool {
     const spool = new Spool(options);
     spool.recover();
-    if (options.fsync === 'interval') {
-      spool.fsyncTimer = setInterval(() => spool.syncIfDirty(), options.fsyncIntervalMs);
-      spool.fsyncTimer.unref();
-    }
+    spool.fsyncTimer = setInterval(() => {
+      if (options.fsync === 'interval') spool.syncIfDirty();
+      // A lagging acked file only means resending (see ack()): no fsync.
+      spool.persistAcked(false);
+    }, options.fsyncIntervalMs);
+    spool.fsyncTimer.unref();
     return spool;
   }
 
@@ -190,18 +193,33 @@ export class Spool {
   ack(sequence: number): void {
     if (this.closed || sequence <= this.acked) return;
     this.acked = sequence;
+    // Sequences never go backwards: a hub that acked more than we wrote
+    // (our data directory was lost) moves our counter past it.
+    if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
+    this.ackDirty = true;
+    this.deleteAcked();
+    // Without a deletion the acked file may lag (written by the timer or at
+    // close): the head segment still holds the highest sequence, so a restart
+    // cannot reuse one, and resending acked data is harmless (the hub drops
+    // duplicates). This keeps a rename and an fsync off every ack.
+    if (this.ackDirty && this.options.fsync === 'always') this.persistAcked();
+  }
+
+  /**
+   * Writes the acked file atomically (temp file, rename); synced only when
+   * it must be durable (before segments are deleted, or fsync=always).
+   */
+  private persistAcked(sync = true): void {
+    if (!this.ackDirty) return;
     const tmp = join(this.options.dir, `${ACKED_FILE}.tmp`);
-    writeFileSync(tmp, `${sequence}\n`);
-    if (this.options.fsync !== 'never') {
+    writeFileSync(tmp, `${this.acked}\n`);
+    if (sync && this.options.fsync !== 'never') {
       const fd = openSync(tmp, 'r');
       fsyncSync(fd);
       closeSync(fd);
     }
     renameSync(tmp, join(this.options.dir, ACKED_FILE));
-    // Sequences never go backwards: a hub that acked more than we wrote
-    // (our data directory was lost) moves our counter past it.
-    if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
-    this.deleteAcked();
+    this.ackDirty = false;
   }
 
   /**
@@ -215,6 +233,9 @@ export class Spool {
       const last = seg.sequences.at(-1) ?? seg.firstSequence - 1;
       if (last > this.acked) break;
       if (this.segments.length === 1 && this.headFd !== undefined) break;
+      // The acked file must cover a segment before it goes, or a restart
+      // could hand out its sequences again.
+      this.persistAcked();
       this.deleteSegment(seg);
     }
   }
@@ -225,6 +246,7 @@ export class Spool {
     this.closed = true;
     clearInterval(this.fsyncTimer);
     if (this.options.fsync !== 'never') this.syncIfDirty();
+    this.persistAcked();
     this.closeHead();
   }
 

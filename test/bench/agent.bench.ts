@@ -1,0 +1,158 @@
+/**
+ * bench:agent — what the agent costs a node: CPU seconds per minute and peak
+ * RSS of the agent process at a 1 s collection interval with the host
+ * collector and a replayed 8-GPU nvidia-smi, streaming to a real ingest
+ * server (in this process, over the hub's in-memory test store: the hub is
+ * not what is measured). Baseline in the same run: an idle Node.js process.
+ *
+ * Linux only (reads /proc/<pid>/stat and /proc/<pid>/status). Method and
+ * results: docs/performance.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createIngestServer } from '../../hub/ingest/server.js';
+import { MemoryStore } from '../../hub/ingest/testing/memory-store.js';
+import { captureDir, installReplayNvidiaSmi } from '../integration/gpu/replay/install-replay.js';
+
+const WARMUP_MS = Number(process.env.AIOPS_BENCH_WARMUP_MS ?? 8_000);
+const MEASURE_MS = Number(process.env.AIOPS_BENCH_MEASURE_MS ?? 52_000);
+const USER_HZ = 100;
+
+interface Usage {
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+function usage(pid: number): Usage {
+  // Fields after the ")" of the command name: utime is the 12th, stime the 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSeconds, peakRssMb: Number(hwm?.[1] ?? NaN) / 1024 };
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function startChild(args: string[], env: Record<string, string>): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-5000)));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('READY')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`child exited ${code}: ${err}`)));
+  });
+  return proc;
+}
+
+async function main(): Promise<void> {
+  if (process.platform !== 'linux') throw new Error('bench:agent reads /proc and runs on Linux only');
+  const dir = mkdtempSync(join(tmpdir(), 'aiops-bench-agent-'));
+  const store = new MemoryStore();
+  const server = createIngestServer({ store, logger: pino({ level: 'silent' }), registry: new Registry() });
+  const port = await server.start('127.0.0.1:0');
+  const { token } = await store.enrollmentTokens.create('bench', 'bench:agent');
+
+  const capture = join(captureDir, 'nvge-capture__linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt');
+  const gpu =
+    process.env.AIOPS_BENCH_GPU !== '0' &&
+    existsSync(capture) &&
+    existsSync(join(process.cwd(), 'agent/collectors/gpu/index.ts'));
+  const nvidiaSmi = gpu ? installReplayNvidiaSmi(dir, { capture, gpus: 8 }) : undefined;
+
+  // Production runs compiled JavaScript (`node dist/agent/main.js`), not
+  // tsx: compile the agent the same way (type-stripped ESM, dependencies
+  // from node_modules) so tsx's transpiler is not billed to the agent.
+  const bundle = join(process.cwd(), '.data', `bench-agent-${process.pid}.mjs`);
+  await build({
+    entryPoints: [join(import.meta.dirname, 'agent-bench-child.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    outfile: bundle,
+    logLevel: 'warning',
+  });
+  const nodeFlags = (process.env.AIOPS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const baseline = await startChild(
+    ['-e', 'process.stdout.write("READY\\n"); setInterval(() => {}, 1000);'],
+    {},
+  );
+  const agent = await startChild([...nodeFlags, bundle], {
+    AIOPS_AGENT_HUB_ADDRESS: `127.0.0.1:${port}`,
+    AIOPS_AGENT_TOKEN: token,
+    AIOPS_AGENT_CLUSTER: 'bench',
+    AIOPS_AGENT_NODE_NAME: 'bench-node',
+    AIOPS_AGENT_DATA_DIR: join(dir, 'agent'),
+    AIOPS_AGENT_HTTP_ADDRESS: '127.0.0.1:0',
+    AIOPS_AGENT_LOG_LEVEL: 'warn',
+    AIOPS_AGENT_INTERVAL_MS: '1000',
+    ...(nvidiaSmi ? { AIOPS_BENCH_NVIDIA_SMI: nvidiaSmi } : {}),
+  });
+  try {
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    const samplesBefore = store.samples.length;
+    const a0 = usage(agent.pid!);
+    const b0 = usage(baseline.pid!);
+    const kids0 = childrenOf(agent.pid!).map((pid) => ({ pid, u: usage(pid) }));
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const wallS = (performance.now() - t0) / 1000;
+    const a1 = usage(agent.pid!);
+    const b1 = usage(baseline.pid!);
+    const kidsCpu = kids0.reduce((n, k) => {
+      try {
+        return n + usage(k.pid).cpuSeconds - k.u.cpuSeconds;
+      } catch {
+        return n;
+      }
+    }, 0);
+    const samples = store.samples.length - samplesBefore;
+    const agentCpuPct = ((a1.cpuSeconds - a0.cpuSeconds) / wallS) * 100;
+    const baseCpuPct = ((b1.cpuSeconds - b0.cpuSeconds) / wallS) * 100;
+    const r = (n: number, d = 2) => Number(n.toFixed(d));
+    process.stdout.write(
+      [
+        `agent node flags: ${nodeFlags.join(' ') || '(none)'}`,
+        `sources: host${gpu ? ' + replayed 8-GPU nvidia-smi (H100 capture)' : ' (GPU replay missing: host only)'}; interval 1 s; measured ${r(wallS, 1)} s after ${WARMUP_MS / 1000} s warm-up`,
+        `agent:    cpu ${r((a1.cpuSeconds - a0.cpuSeconds) * (60 / wallS))} s/min (${r(agentCpuPct)}% of one core), peak RSS ${r(a1.peakRssMb, 1)} MB`,
+        `baseline: cpu ${r((b1.cpuSeconds - b0.cpuSeconds) * (60 / wallS))} s/min (${r(baseCpuPct)}% of one core), peak RSS ${r(b1.peakRssMb, 1)} MB (idle node)`,
+        `ratio:    rss ${r(a1.peakRssMb / b1.peakRssMb)}x baseline; child processes (nvidia-smi replay): ${r(kidsCpu * (60 / wallS))} cpu s/min, not counted above`,
+        `delivered: ${samples} samples stored by the hub in the window (${r(samples / wallS, 0)}/s)`,
+        `bench:agent cpu_pct_of_core=${r(agentCpuPct)} rss_mb=${r(a1.peakRssMb, 1)} baseline_rss_mb=${r(b1.peakRssMb, 1)}`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    agent.kill('SIGTERM');
+    baseline.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await server.stop({ timeoutMs: 1000 });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(bundle, { force: true });
+  }
+}
+
+await main();
