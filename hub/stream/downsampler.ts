@@ -3,7 +3,7 @@ import type { StoredSeries } from '../store/store.js';
 export type Aggregation = 'latest' | 'avg';
 
 /** Receives the points a downsampler lets through. */
-export type EmitPoint = (series: StoredSeries, timestampMs: number, value: number) => void;
+export type EmitPoint = (series: StoredSeries, timestampMs: number, value: number, encoded?: string) => void;
 
 interface SeriesState {
   readonly series: StoredSeries;
@@ -38,12 +38,15 @@ export class Downsampler {
   /**
    * Offers points of one series; returns how many were folded into an
    * aggregate, or -1 when the series was refused because maxSeries is reached.
+   * `encoded` is the wire form of a single point, passed on when it goes
+   * through unchanged (the router encodes a fanned-out sample once).
    */
   offer(
     series: StoredSeries,
     timestampsMs: readonly number[],
     values: readonly number[],
     nowMs: number,
+    encoded?: string,
   ): number {
     let state = this.states.get(series.id);
     if (state === undefined) {
@@ -56,7 +59,7 @@ export class Downsampler {
       const ts = timestampsMs[i] as number;
       const value = values[i] as number;
       if (state.count === 0 && nowMs >= state.nextEmitMs) {
-        this.emit(series, ts, value);
+        this.emit(series, ts, value, values.length === 1 ? encoded : undefined);
         state.nextEmitMs = nowMs + this.intervalMs;
         continue;
       }

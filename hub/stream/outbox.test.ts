@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredSeries } from '../store/store.js';
-import { Outbox } from './outbox.js';
+import { Outbox, encodeTuple } from './outbox.js';
 
 const series = (id: number): StoredSeries => ({
   id,
@@ -21,8 +21,8 @@ function frame(o: Outbox) {
 describe('Outbox', () => {
   it('sends a series identity once per connection, then only [id, ts, value] tuples', () => {
     const o = new Outbox(1 << 20);
-    o.addSample('s', series(1), 10, 1.5);
-    o.addSample('s', series(1), 20, Number.NaN);
+    o.addSample('s', series(1), encodeTuple(1, 10, 1.5));
+    o.addSample('s', series(1), encodeTuple(1, 20, Number.NaN));
     expect(frame(o)).toEqual({
       type: 'data',
       series: [
@@ -46,18 +46,18 @@ describe('Outbox', () => {
         },
       },
     });
-    o.addSample('s', series(1), 30, 2);
+    o.addSample('s', series(1), encodeTuple(1, 30, 2));
     expect(frame(o)).toEqual({ type: 'data', subs: { s: { samples: [[1, 30, 2]] } } });
     expect(o.takeFrame()).toBeUndefined();
   });
 
   it('coalesces to the latest value per series under pressure and reports the count in the frame', () => {
     const o = new Outbox(1 << 20);
-    o.addSample('s', series(1), 1, 1);
-    o.addSample('s', series(1), 2, 2);
-    o.addSample('s', series(2), 2, 5);
+    o.addSample('s', series(1), encodeTuple(1, 1, 1));
+    o.addSample('s', series(1), encodeTuple(1, 2, 2));
+    o.addSample('s', series(2), encodeTuple(2, 2, 5));
     expect(o.startCoalescing()).toBe(1);
-    expect(o.addSample('s', series(2), 3, 6)).toBe(1);
+    expect(o.addSample('s', series(2), encodeTuple(2, 3, 6))).toBe(1);
     const f = frame(o)!;
     expect((f.subs as Record<string, unknown>).s).toEqual({
       samples: [
@@ -70,7 +70,7 @@ describe('Outbox', () => {
 
   it('starts coalescing by itself when the queue passes its byte bound, but never coalesces events', () => {
     const o = new Outbox(32 * 10);
-    for (let i = 0; i < 20; i++) o.addSample('s', series(1), i, i);
+    for (let i = 0; i < 20; i++) o.addSample('s', series(1), encodeTuple(1, i, i));
     expect(o.coalescing).toBe(true);
     o.addEvent('e', '{"message":"one"}');
     o.addEvent('e', '{"message":"one"}');
@@ -83,7 +83,7 @@ describe('Outbox', () => {
 
   it('forgets a subscription and accounts for everything dropped', () => {
     const o = new Outbox(1 << 20);
-    o.addSample('a', series(1), 1, 1);
+    o.addSample('a', series(1), encodeTuple(1, 1, 1));
     o.addEvent('a', '{}');
     o.addAnomaly('b', '{}');
     expect(o.forget('a')).toEqual({ samples: 1, events: 1, anomalies: 0 });

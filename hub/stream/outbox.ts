@@ -5,8 +5,8 @@ const SAMPLE_BYTES = 32;
 
 interface PendingSamples {
   refs: number[];
-  timestampsMs: number[];
-  values: number[];
+  /** Encoded `[ref,timestampMs,value]` tuples, parallel to refs. */
+  tuples: string[];
   /** Position of each series in the arrays while coalescing; null otherwise. */
   index: Map<number, number> | null;
 }
@@ -52,30 +52,32 @@ export class Outbox {
     return this.sampleCount === 0 && this.eventBytes === 0 && this.seriesDefs.length === 0;
   }
 
-  /** Queues a sample; returns 1 when it replaced an older value of its series (coalesced), else 0. */
-  addSample(subId: string, series: StoredSeries, timestampMs: number, value: number): number {
+  /**
+   * Queues a sample, given as its encoded tuple (encodeTuple) so a sample
+   * fanned out to many clients is encoded once; returns 1 when it replaced
+   * an older value of its series (coalesced), else 0.
+   */
+  addSample(subId: string, series: StoredSeries, tuple: string): number {
     if (!this.sentSeries.has(series.id)) {
       this.sentSeries.add(series.id);
       this.seriesDefs.push(encodeSeries(series));
     }
     let pending = this.samples.get(subId);
     if (pending === undefined) {
-      pending = { refs: [], timestampsMs: [], values: [], index: this.coalescing ? new Map() : null };
+      pending = { refs: [], tuples: [], index: this.coalescing ? new Map() : null };
       this.samples.set(subId, pending);
     }
     if (pending.index !== null) {
       const at = pending.index.get(series.id);
       if (at !== undefined) {
-        pending.timestampsMs[at] = timestampMs;
-        pending.values[at] = value;
+        pending.tuples[at] = tuple;
         this.coalescedSinceFrame++;
         return 1;
       }
       pending.index.set(series.id, pending.refs.length);
     }
     pending.refs.push(series.id);
-    pending.timestampsMs.push(timestampMs);
-    pending.values.push(value);
+    pending.tuples.push(tuple);
     this.sampleCount++;
     // Falling behind between flushes also counts as pressure.
     if (!this.coalescing && this.queuedBytes > this.maxBytes) return this.startCoalescing();
@@ -98,19 +100,18 @@ export class Outbox {
     this.coalescing = true;
     let removed = 0;
     for (const [subId, pending] of this.samples) {
-      const compact: PendingSamples = { refs: [], timestampsMs: [], values: [], index: new Map() };
+      const index = new Map<number, number>();
+      const compact: PendingSamples = { refs: [], tuples: [], index };
       for (let i = 0; i < pending.refs.length; i++) {
         const ref = pending.refs[i] as number;
-        const at = compact.index!.get(ref);
+        const at = index.get(ref);
         if (at !== undefined) {
-          compact.timestampsMs[at] = pending.timestampsMs[i] as number;
-          compact.values[at] = pending.values[i] as number;
+          compact.tuples[at] = pending.tuples[i] as string;
           removed++;
         } else {
-          compact.index!.set(ref, compact.refs.length);
+          index.set(ref, compact.refs.length);
           compact.refs.push(ref);
-          compact.timestampsMs.push(pending.timestampsMs[i] as number);
-          compact.values.push(pending.values[i] as number);
+          compact.tuples.push(pending.tuples[i] as string);
         }
       }
       this.samples.set(subId, compact);
@@ -170,7 +171,7 @@ export class Outbox {
       const parts: string[] = [];
       const samples = this.samples.get(id);
       if (samples !== undefined && samples.refs.length > 0)
-        parts.push(`"samples":[${encodeTuples(samples)}]`);
+        parts.push(`"samples":[${samples.tuples.join(',')}]`);
       const events = this.events.get(id);
       if (events !== undefined) {
         parts.push(`"events":[${events.join(',')}]`);
@@ -203,17 +204,25 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
   else list.push(value);
 }
 
-function encodeTuples(p: PendingSamples): string {
-  let out = '';
-  for (let i = 0; i < p.refs.length; i++) {
-    const v = p.values[i] as number;
-    out += `${i === 0 ? '' : ','}[${p.refs[i]},${p.timestampsMs[i]},${Number.isFinite(v) ? v : 'null'}]`;
-  }
-  return out;
+/** A sample as sent: `[series id, timestampMs, value]`, non-finite values as null. */
+export function encodeTuple(seriesId: number, timestampMs: number, value: number): string {
+  return `[${seriesId},${timestampMs},${Number.isFinite(value) ? value : 'null'}]`;
 }
+
+/** Encoded identities, shared by every connection that sends the same series object. */
+const encodedSeries = new WeakMap<StoredSeries, string>();
 
 /** The identity sent once per connection; fields listed so nothing else leaks. */
 export function encodeSeries(s: StoredSeries): string {
+  let json = encodedSeries.get(s);
+  if (json === undefined) {
+    json = encodeIdentity(s);
+    encodedSeries.set(s, json);
+  }
+  return json;
+}
+
+function encodeIdentity(s: StoredSeries): string {
   return JSON.stringify({
     id: s.id,
     cluster: s.cluster,

@@ -1,12 +1,22 @@
 import type { Bus, BusBatch } from '../bus/bus.js';
+import type { StoredSeries } from '../store/store.js';
+import { encodeTuple } from './outbox.js';
 import type { Subscription } from './subscription.js';
 
+interface CacheEntry {
+  readonly series: StoredSeries;
+  readonly subs: Subscription[];
+}
+
 interface Route {
-  readonly samples: Set<Subscription>;
+  /** Sample subscriptions whose selector pins a metric, by metric; the rest in `anyMetric`. */
+  readonly byMetric: Map<string, Set<Subscription>>;
+  readonly anyMetric: Set<Subscription>;
   readonly events: Set<Subscription>;
   readonly anomalies: Set<Subscription>;
-  /** series id -> sample subscriptions that want it; rebuilt lazily after any change. */
-  cache: Map<number, Subscription[]>;
+  /** series id -> the sample subscriptions that want it, kept up to date on every change. */
+  cache: Map<number, CacheEntry>;
+  sampleSubs: number;
   unsubscribe: () => void;
 }
 
@@ -15,10 +25,13 @@ interface Route {
  * (cluster or '*') while at least one local subscription needs it, so with
  * the Redis bus a replica receives only clusters its clients watch.
  *
- * Matching a sample against every subscription would cost
- * samples × subscriptions; instead the result is cached per series id (an
- * identity never changes), so steady-state dispatch is one map lookup per
- * sample plus one call per interested subscription.
+ * Matching every sample against every subscription would cost samples ×
+ * subscriptions. Instead each series id maps (cache) to the subscriptions
+ * that want it: a series identity never changes, so steady-state dispatch is
+ * one map lookup per sample plus one call per interested subscription. The
+ * cache is updated incrementally when a subscription comes or goes (one
+ * selector test per cached series), and a new series is tested only against
+ * subscriptions for its metric plus those without a metric.
  */
 export class Router {
   private readonly routes = new Map<string, Route>();
@@ -33,18 +46,33 @@ export class Router {
       let route = this.routes.get(key);
       if (route === undefined) {
         const created: Route = {
-          samples: new Set(),
+          byMetric: new Map(),
+          anyMetric: new Set(),
           events: new Set(),
           anomalies: new Set(),
           cache: new Map(),
+          sampleSubs: 0,
           unsubscribe: () => undefined,
         };
         created.unsubscribe = this.bus.subscribe(key, (batch) => this.dispatch(created, batch));
         this.routes.set(key, created);
         route = created;
       }
-      route[sub.stream].add(sub);
-      if (sub.stream === 'samples') route.cache = new Map();
+      if (sub.stream !== 'samples') {
+        route[sub.stream].add(sub);
+        continue;
+      }
+      const metric = sub.metric;
+      if (metric === undefined) route.anyMetric.add(sub);
+      else {
+        let set = route.byMetric.get(metric);
+        if (set === undefined) route.byMetric.set(metric, (set = new Set()));
+        set.add(sub);
+      }
+      route.sampleSubs++;
+      for (const entry of route.cache.values()) {
+        if (sub.wantsSeries(entry.series)) entry.subs.push(sub);
+      }
     }
   }
 
@@ -52,9 +80,20 @@ export class Router {
     for (const key of sub.busKeys) {
       const route = this.routes.get(key);
       if (route === undefined) continue;
-      if (!route[sub.stream].delete(sub)) continue;
-      if (sub.stream === 'samples') route.cache = new Map();
-      if (route.samples.size + route.events.size + route.anomalies.size === 0) {
+      if (sub.stream !== 'samples') {
+        if (!route[sub.stream].delete(sub)) continue;
+      } else {
+        const set = sub.metric === undefined ? route.anyMetric : route.byMetric.get(sub.metric);
+        if (set === undefined || !set.delete(sub)) continue;
+        if (set.size === 0 && sub.metric !== undefined) route.byMetric.delete(sub.metric);
+        route.sampleSubs--;
+        for (const entry of route.cache.values()) {
+          const at = entry.subs.indexOf(sub);
+          if (at >= 0) entry.subs.splice(at, 1);
+        }
+        if (route.sampleSubs === 0) route.cache = new Map();
+      }
+      if (route.sampleSubs + route.events.size + route.anomalies.size === 0) {
         route.unsubscribe();
         this.routes.delete(key);
       }
@@ -71,18 +110,28 @@ export class Router {
     this.routes.clear();
   }
 
+  private match(route: Route, series: StoredSeries): Subscription[] {
+    const subs: Subscription[] = [];
+    const pinned = route.byMetric.get(series.metric);
+    if (pinned !== undefined) for (const sub of pinned) if (sub.wantsSeries(series)) subs.push(sub);
+    for (const sub of route.anyMetric) if (sub.wantsSeries(series)) subs.push(sub);
+    if (route.cache.size >= this.cacheMaxEntries) route.cache = new Map();
+    route.cache.set(series.id, { series, subs });
+    return subs;
+  }
+
   private dispatch(route: Route, batch: BusBatch): void {
-    if (route.samples.size > 0) {
+    if (route.sampleSubs > 0) {
       for (const sample of batch.samples) {
-        const id = sample.series.id;
-        let subs = route.cache.get(id);
-        if (subs === undefined) {
-          subs = [];
-          for (const sub of route.samples) if (sub.wantsSeries(sample.series)) subs.push(sub);
-          if (route.cache.size >= this.cacheMaxEntries) route.cache = new Map();
-          route.cache.set(id, subs);
-        }
-        for (const sub of subs) sub.sink.offerSamples(sub, sample.series, sample.timestampsMs, sample.values);
+        const subs = route.cache.get(sample.series.id)?.subs ?? this.match(route, sample.series);
+        if (subs.length === 0) continue;
+        // The usual single-point sample is encoded once for all its subscribers.
+        const encoded =
+          sample.values.length === 1
+            ? encodeTuple(sample.series.id, sample.timestampsMs[0] as number, sample.values[0] as number)
+            : undefined;
+        for (const sub of subs)
+          sub.sink.offerSamples(sub, sample.series, sample.timestampsMs, sample.values, encoded);
       }
     }
     if (route.events.size > 0) {

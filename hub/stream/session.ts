@@ -7,7 +7,7 @@ import type { EventRecord, StoredSeries } from '../store/store.js';
 import type { StreamConfig } from './config.js';
 import { Downsampler } from './downsampler.js';
 import type { StreamMetrics } from './metrics.js';
-import { Outbox, type DroppedCounts } from './outbox.js';
+import { Outbox, encodeTuple, type DroppedCounts } from './outbox.js';
 import {
   CloseCode,
   parseClientMessage,
@@ -114,8 +114,15 @@ export class ClientSession implements SubscriptionSink {
     this.outbox.addAnomaly(sub.id, JSON.stringify({ seriesId: series.id, series, ...rest }));
   }
 
-  private emitPoint(subId: string, series: StoredSeries, timestampMs: number, value: number): void {
-    const coalesced = this.outbox.addSample(subId, series, timestampMs, value);
+  private emitPoint(
+    subId: string,
+    series: StoredSeries,
+    timestampMs: number,
+    value: number,
+    encoded?: string,
+  ): void {
+    const tuple = encoded ?? encodeTuple(series.id, timestampMs, value);
+    const coalesced = this.outbox.addSample(subId, series, tuple);
     if (coalesced > 0) this.deps.metrics.samplesCoalesced.inc(coalesced);
   }
 
@@ -256,8 +263,8 @@ export class ClientSession implements SubscriptionSink {
     const aggregation = msg.aggregation ?? 'latest';
     const downsampler =
       msg.stream === 'samples'
-        ? new Downsampler(intervalMs, aggregation, this.deps.config.maxSeriesPerSubscription, (s, t, v) =>
-            this.emitPoint(msg.id, s, t, v),
+        ? new Downsampler(intervalMs, aggregation, this.deps.config.maxSeriesPerSubscription, (s, t, v, e) =>
+            this.emitPoint(msg.id, s, t, v, e),
           )
         : undefined;
     const sub = new Subscription(
@@ -269,6 +276,7 @@ export class ClientSession implements SubscriptionSink {
       access.allowed,
       this,
       downsampler,
+      msg.selector.metric,
     );
     const ack: AckMessage = {
       type: 'ack',

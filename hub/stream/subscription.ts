@@ -11,6 +11,7 @@ export interface SubscriptionSink {
     series: StoredSeries,
     timestampsMs: readonly number[],
     values: readonly number[],
+    encoded: string | undefined,
   ): void;
   offerEvent(sub: Subscription, event: EventRecord): void;
   offerAnomaly(sub: Subscription, anomaly: AnomalyMessage): void;
@@ -32,6 +33,8 @@ export class Subscription {
     readonly allowedClusters: ReadonlySet<string> | null,
     readonly sink: SubscriptionSink,
     readonly downsampler: Downsampler | undefined,
+    /** The metric the selector pins, if any (the router indexes on it). */
+    readonly metric: string | undefined,
   ) {}
 
   /** The same subscription (and downsampler state) on other channels, after RBAC changed. */
@@ -45,6 +48,7 @@ export class Subscription {
       allowedClusters,
       this.sink,
       this.downsampler,
+      this.metric,
     );
   }
 
