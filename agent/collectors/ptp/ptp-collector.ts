@@ -84,6 +84,8 @@ class Out {
 export class PtpCollector implements Collector {
   readonly name = source;
   private readonly log: Logger;
+  /** Last failure logged per key: a failure that repeats every run is logged once, until it changes or clears. */
+  private readonly failures = new Map<string, string>();
   private readonly pmc: PmcClient;
   private readonly instances = new Map<string, InstanceState>();
   private readonly logs: LogSource[];
@@ -104,6 +106,17 @@ export class PtpCollector implements Collector {
       tail: new LogTail(file.path, config.maxLogReadBytes),
       linesTotal: 0,
     }));
+  }
+
+  private warnOnce(key: string, err: unknown, fields: Record<string, unknown>, message: string): void {
+    const text = err instanceof Error ? err.message : String(err);
+    if (this.failures.get(key) === text) return;
+    this.failures.set(key, text);
+    this.log.warn({ err, ...fields }, message);
+  }
+
+  private cleared(key: string): void {
+    if (this.failures.delete(key)) this.log.info({ key }, 'recovered');
   }
 
   async start(): Promise<void> {
@@ -170,9 +183,10 @@ export class PtpCollector implements Collector {
     if (socketPresent) {
       try {
         result = await this.pmc.query(instance.uds, pmcQueries, signal);
+        this.cleared(`pmc:${instance.uds}`);
       } catch (err) {
         if (signal.aborted) throw err;
-        this.log.warn({ err, uds: instance.uds }, 'pmc run failed');
+        this.warnOnce(`pmc:${instance.uds}`, err, { uds: instance.uds }, 'pmc run failed');
       }
     }
     const answered = result !== undefined && result.responses.size > 0;
@@ -467,8 +481,14 @@ export class PtpCollector implements Collector {
     let read;
     try {
       read = await logSource.tail.read();
+      this.cleared(`log:${logSource.file.path}`);
     } catch (err) {
-      this.log.warn({ err, path: logSource.file.path }, 'reading linuxptp log failed');
+      this.warnOnce(
+        `log:${logSource.file.path}`,
+        err,
+        { path: logSource.file.path },
+        'reading linuxptp log failed',
+      );
       return false;
     }
     if (!read.present) return false;

@@ -79,6 +79,8 @@ class Out {
 export class SriovCollector implements Collector {
   readonly name = source;
   private readonly log: Logger;
+  /** Last failure logged per key: a failure that repeats every run is logged once, until it changes or clears. */
+  private readonly failures = new Map<string, string>();
   private podResources: PodResourcesClient | undefined;
   private readonly ownsPodResources: boolean;
   private readonly numVfs = new Map<string, number>();
@@ -91,6 +93,17 @@ export class SriovCollector implements Collector {
     this.log = deps.logger.child({ component: 'collector', collector: source });
     this.podResources = deps.podResources;
     this.ownsPodResources = deps.podResources === undefined && config.podResourcesSocket !== '';
+  }
+
+  private warnOnce(key: string, err: unknown, fields: Record<string, unknown>, message: string): void {
+    const text = err instanceof Error ? err.message : String(err);
+    if (this.failures.get(key) === text) return;
+    this.failures.set(key, text);
+    this.log.warn({ err, ...fields }, message);
+  }
+
+  private cleared(key: string): void {
+    if (this.failures.delete(key)) this.log.info({ key }, 'recovered');
   }
 
   async start(): Promise<void> {
@@ -155,9 +168,10 @@ export class SriovCollector implements Collector {
         for (const id of assignment.deviceIds) map.set(id, assignment);
       }
       out.sample('sriov_pod_resources_up', '', {}, 1, nowMs);
+      this.cleared('podresources');
     } catch (err) {
       if (signal.aborted) throw err;
-      this.log.warn({ err }, 'PodResources List failed; VF pod attribution skipped this round');
+      this.warnOnce('podresources', err, {}, 'PodResources List failed; VF pod attribution skipped');
       out.sample('sriov_pod_resources_up', '', {}, 0, nowMs);
     }
     return map;
@@ -211,9 +225,10 @@ export class SriovCollector implements Collector {
       try {
         links = await readVfLinks(this.config.ipPath, pfName, this.config.ipTimeoutMs, signal);
         out.sample('sriov_pf_netlink_up', pf.pciAddress, labels, 1, nowMs);
+        this.cleared(`ip:${pfName}`);
       } catch (err) {
         if (signal.aborted) throw err;
-        this.log.warn({ err, pf: pfName }, 'reading VF info through ip link failed');
+        this.warnOnce(`ip:${pfName}`, err, { pf: pfName }, 'reading VF info through ip link failed');
         out.sample('sriov_pf_netlink_up', pf.pciAddress, labels, 0, nowMs);
       }
     }

@@ -19,6 +19,7 @@ describeWithComponent(
     const events: AgentEvent[] = [];
     const realtimeMinusMonotonicMs = (): number => Date.now() - Number(process.hrtime.bigint()) / 1e6;
     const clockBefore = realtimeMinusMonotonicMs();
+    const startedMs = Date.now();
 
     beforeAll(async () => {
       net = await createPtpNetns();
@@ -105,6 +106,14 @@ describeWithComponent(
         () => samples.some((s) => s.series.metric === 'ptp_servo_state' && s.value === 2),
         10_000,
       );
+
+      // Log samples carry the line's own time: ptp4l's monotonic stamp turned into wall time.
+      const servo = samples.filter((s) => s.series.metric === 'ptp_servo_offset_seconds');
+      expect(servo.every((s) => s.series.entity === n.slaveTag && s.series.labels.process === 'ptp4l')).toBe(
+        true,
+      );
+      expect(new Set(servo.map((s) => s.timestampMs)).size).toBeGreaterThan(servo.length / 2);
+      expect(servo.every((s) => s.timestampMs > startedMs && s.timestampMs <= Date.now())).toBe(true);
 
       const lostAt = samples.length;
       await n.killMaster();

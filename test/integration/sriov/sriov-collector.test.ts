@@ -88,6 +88,8 @@ describe('SR-IOV collector over the recorded tree', () => {
     expect(find(out, 'sriov_pf_link_speed_bits_per_second', '0000:84:00.0')?.value).toBe(10e9);
     // ens2f0's recording shows 16 VFs but not the PF's sriov_totalvfs or driver: both stay absent.
     expect(find(out, 'sriov_pf_num_vfs', '0000:37:00.0')?.value).toBe(16);
+    expect(find(out, 'sriov_pf_link_up', '0000:37:00.0')?.value).toBe(1);
+    expect(find(out, 'sriov_pf_link_up', '0000:01:00.3')).toBeUndefined();
     expect(find(out, 'sriov_pf_total_vfs', '0000:37:00.0')).toBeUndefined();
     expect(pfs[4]?.attributes.driver).toBeUndefined();
     expect(out.samples.some((s) => s.series.metric.includes('numa'))).toBe(false);
@@ -137,6 +139,28 @@ describe('SR-IOV collector over the recorded tree', () => {
     expect(find(out, 'sriov_pf_netlink_up', '0000:01:00.3')?.value).toBe(0);
     expect(find(out, 'sriov_pf_netlink_up', '0000:37:00.0')?.value).toBe(1);
     expect(out.inventory.filter((i) => i.attributes.pf === 'eno4' && i.kind === 'nic_vf')).toHaveLength(7);
+  });
+
+  it('logs a failure that repeats every run once, not once per run', async () => {
+    const lines: string[] = [];
+    const config = sriovCollectorFactory.parseConfig({
+      sysfsRoot: join(fixtures, 'sysfs'),
+      ipPath: join(fixtures, 'ip', 'ip'),
+      podResourcesSocket: '',
+    });
+    const collector = sriovCollectorFactory.create(config, {
+      logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(line) }),
+      nodeName: 'storm5',
+      now: () => clockMs,
+    });
+    collectors.push(collector);
+    await collector.start();
+    for (let i = 0; i < 3; i++) await collect(collector);
+    const warnings = lines.map(
+      (l) => JSON.parse(l) as { msg: string; pf?: string; err?: { message: string } },
+    );
+    expect(warnings.map((w) => [w.msg, w.pf])).toEqual([['reading VF info through ip link failed', 'eno4']]);
+    expect(warnings[0]?.err?.message).toContain('Device "eno4" does not exist.');
   });
 
   it('reports a clear netlink failure for unparsable ip output without losing the other PFs', async () => {
