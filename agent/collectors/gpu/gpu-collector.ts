@@ -6,7 +6,7 @@ import type { AgentEvent, Collection, InventoryItem, Sample, Severity } from '..
 import type { Collector, CollectorDeps } from '../collector.js';
 import { nvidiaDeviceOwners, type PodLabels } from './attribution.js';
 import type { GpuCollectorConfig } from './config.js';
-import { parseDcgmScrape, scrapeDcgm, type DcgmScrape } from './dcgm.js';
+import { parseDcgmScrape, scrapeDcgm, type DcgmEntity, type DcgmScrape } from './dcgm.js';
 import { runOnce } from './exec.js';
 import {
   buildQueryPlan,
@@ -86,6 +86,8 @@ export class GpuCollector implements Collector {
   private nvlinkRead: Promise<void> | undefined;
   private nvlinkFresh: { links: NvlinkStatus[]; atMs: number } | undefined;
   private readonly nvlinkUp = new Map<string, boolean>();
+  /** GPUs and MIG instances DCGM reports, for the inventory when nvidia-smi is absent. */
+  private dcgmEntities = new Map<string, DcgmEntity>();
   private started = false;
 
   constructor(
@@ -616,6 +618,10 @@ export class GpuCollector implements Collector {
     smiLive: boolean,
   ): void {
     const smiHealthy = this.smiAbsentReason === undefined && (smiLive || (this.stream?.running ?? false));
+    const entities = new Map(scrape.entities.map((e) => [e.entity, e]));
+    if ([...entities.keys()].sort().join() !== [...this.dcgmEntities.keys()].sort().join())
+      this.lastInventorySentMs = -Infinity;
+    this.dcgmEntities = entities;
     const migOwner = new Map<string, PodLabels>();
     for (const mig of this.migs.values()) {
       const owner = mig.uuid ? this.owners.get(mig.uuid) : undefined;
@@ -685,6 +691,22 @@ export class GpuCollector implements Collector {
       if (g.busId && !attributes['pci_bus_id']) attributes['pci_bus_id'] = g.busId;
       if (!g.info) attributes['inventory_from'] = 'query stream (nvidia-smi -q -x unavailable)';
       items.push({ observedMs: now, source, entity: uuid, kind: 'gpu', attributes });
+    }
+    // Without nvidia-smi, DCGM's labels are the only inventory there is.
+    if (this.smiAbsentReason !== undefined) {
+      for (const e of this.dcgmEntities.values()) {
+        const attributes: Record<string, string> = { inventory_from: 'dcgm-exporter labels' };
+        if (e.model) attributes['model'] = e.model;
+        if (e.gpu) attributes['index'] = e.gpu;
+        if (e.migInstance === undefined) {
+          items.push({ observedMs: now, source, entity: e.entity, kind: 'gpu', attributes });
+          continue;
+        }
+        attributes['gpu_uuid'] = e.uuid;
+        attributes['gpu_instance_id'] = e.migInstance;
+        if (e.migProfile) attributes['profile'] = e.migProfile;
+        items.push({ observedMs: now, source, entity: e.entity, kind: 'mig_device', attributes });
+      }
     }
     for (const mig of this.migs.values()) {
       const attributes: Record<string, string> = {

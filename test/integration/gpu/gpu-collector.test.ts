@@ -321,6 +321,12 @@ describe('GPU collector with the replay nvidia-smi', () => {
       const c = await collector.collect(signal());
       expect(c.inventory.some((i) => i.absent)).toBe(false);
       expect(metric(c, 'gpu_power_draw_watts')[0]?.value).toBe(409.692);
+      expect(
+        c.inventory.filter((i) => i.kind === 'gpu' || i.kind === 'mig_device').map((i) => [i.kind, i.entity]),
+      ).toEqual([
+        ['gpu', 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660'],
+        ['mig_device', 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660/gi13'],
+      ]);
     });
   });
 
