@@ -235,6 +235,57 @@ describe('hub HTTP security', () => {
   });
 });
 
+describe('limits', () => {
+  it('rate-limits per principal: one principal over its budget does not throttle another', async () => {
+    const limited = await buildTestApp({
+      sql: db.sql,
+      enrollmentTokens: new MemoryStore().enrollmentTokens,
+      issuer: issuer.issuer,
+      audience: AUDIENCE,
+      adminToken: ADMIN_TOKEN,
+      rateLimitMax: 3,
+    });
+    try {
+      const keys = [];
+      for (const name of ['rl-a', 'rl-b']) {
+        const { key: k } = await limited.apiKeys.create(
+          { name, role: 'admin', clusters: null, expiresInMs: 60_000 },
+          't',
+        );
+        secrets.push(k);
+        keys.push(k);
+      }
+      const get = (k: string) =>
+        limited.app.inject({
+          method: 'GET',
+          url: '/api/v1/rbac/bindings',
+          headers: { authorization: `Bearer ${k}` },
+        });
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await get(keys[0] as string)).statusCode);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const over = await get(keys[0] as string);
+      expect(over.headers['content-type']).toContain('application/problem+json');
+      expect(over.json()).toMatchObject({ code: 'rate_limited' });
+      expect((await get(keys[1] as string)).statusCode).toBe(200);
+    } finally {
+      await limited.app.close();
+    }
+  });
+
+  it('refuses a body over the size limit with 413 problem+json and stores nothing', async () => {
+    const answer = await call('POST', '/api/v1/rbac/bindings', tokens.hubAdmin, {
+      subjectKind: 'user',
+      subject: 'x'.repeat(100_000),
+      role: 'viewer',
+    });
+    expect(answer.status).toBe(413);
+    expect(answer.type).toContain('application/problem+json');
+    const list = await call('GET', '/api/v1/rbac/bindings', tokens.hubAdmin);
+    expect(JSON.stringify(list.body)).not.toContain('xxxxxxxxxx');
+  });
+});
+
 describe('attack suite over HTTP: each token is refused with 401 and a problem+json body', () => {
   const attacks: [string, () => Promise<string>][] = [
     [

@@ -3,18 +3,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Permission } from '../../../../hub/api/access.js';
 import { installAccessGuard } from '../../../../hub/api/access-guard.js';
-import { AdminTokenAuthenticator } from '../../../../hub/api/admin-token.js';
 import { installProblemHandlers } from '../../../../hub/api/problem.js';
 import { ProblemSchema } from '../../../../hub/api/schemas.js';
-import { ApiKeys } from '../../../../hub/auth/api-keys/api-keys.js';
-import { AuditLog } from '../../../../hub/auth/audit/audit-log.js';
-import { hubAuthenticator } from '../../../../hub/auth/authenticator.js';
-import { authRoutes } from '../../../../hub/auth/http/auth-routes.js';
+import type { ApiKeys } from '../../../../hub/auth/api-keys/api-keys.js';
+import type { AuditLog } from '../../../../hub/auth/audit/audit-log.js';
+import { buildAuth } from '../../../../hub/auth/build-auth.js';
+import type { BindingRepository } from '../../../../hub/auth/rbac/bindings.js';
+import type { RbacAuthorizer } from '../../../../hub/auth/rbac/rbac-authorizer.js';
 import { securityPlugin } from '../../../../hub/auth/http/security-plugin.js';
-import { OidcAuthenticator } from '../../../../hub/auth/oidc/oidc-authenticator.js';
-import { oidcConfig } from '../../../../hub/auth/oidc/oidc-config.js';
-import { BindingRepository } from '../../../../hub/auth/rbac/bindings.js';
-import { RbacAuthorizer } from '../../../../hub/auth/rbac/rbac-authorizer.js';
 import { createLogger } from '../../../../hub/logging.js';
 import type { EnrollmentTokens, SqlClient } from '../../../../hub/store/store.js';
 
@@ -61,21 +57,25 @@ export async function buildTestApp(options: {
       },
     }),
   });
-  const audit = new AuditLog(options.sql, { logger, flushIntervalMs: 20 });
-  const bindings = new BindingRepository(options.sql);
-  const apiKeys = new ApiKeys(options.sql, { logger, lastUsedWriteIntervalMs: 0 });
-  const authorizer = new RbacAuthorizer({
-    bindings,
-    apiKeys,
-    bootstrapAdmins: { users: [], groups: ['hub-admins'] },
-    cacheTtlMs: 0,
-  });
-  const authenticator = hubAuthenticator({
-    apiKeys,
-    oidc: new OidcAuthenticator(oidcConfig({ issuer: options.issuer, audience: options.audience }), logger),
-    adminToken: new AdminTokenAuthenticator(options.adminToken),
-  });
   const revokedEnrollmentTokens: string[] = [];
+  const auth = buildAuth(
+    {
+      oidc: { issuer: options.issuer, audience: options.audience },
+      adminToken: options.adminToken,
+      bootstrapAdmins: { users: [], groups: ['hub-admins'] },
+      apiKeyMaxLifetimeDays: 365,
+      corsOrigins: ['https://console.example'],
+      rateLimitPerMinute: options.rateLimitMax ?? 10_000,
+      tls: true,
+    },
+    {
+      sql: options.sql,
+      enrollmentTokens: options.enrollmentTokens,
+      logger,
+      onEnrollmentTokenRevoked: (id) => revokedEnrollmentTokens.push(id),
+    },
+  );
+  const { authenticator, authorizer, audit, apiKeys, bindings } = auth;
 
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }) as FastifyBaseLogger,
@@ -99,31 +99,12 @@ export async function buildTestApp(options: {
   app.addSchema(ProblemSchema);
   installProblemHandlers(app);
   installAccessGuard(app, { authenticator, authorizer });
-  await app.register(securityPlugin, {
-    audit,
-    corsOrigins: ['https://console.example'],
-    rateLimitMax: options.rateLimitMax ?? 10_000,
-    rateLimitWindowMs: 60_000,
-    hsts: true,
-  });
+  await app.register(securityPlugin, auth.security);
   // A debugging habit that must stay harmless: logging whole request headers.
   app.addHook('onRequest', async (request) => {
     request.log.debug({ headers: request.headers }, 'request headers');
   });
-  await app.register(
-    async (api) => {
-      await authRoutes({
-        authenticator,
-        authorizer,
-        bindings,
-        apiKeys,
-        enrollmentTokens: options.enrollmentTokens,
-        audit,
-        onEnrollmentTokenRevoked: (id) => revokedEnrollmentTokens.push(id),
-      })(api);
-    },
-    { prefix: '/api/v1' },
-  );
+  await app.register(auth.routes, { prefix: '/api/v1' });
   await app.ready();
   return { app, routes, logs, audit, apiKeys, bindings, authorizer, revokedEnrollmentTokens };
 }
