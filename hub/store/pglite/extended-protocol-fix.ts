@@ -32,7 +32,9 @@ export function fixExtendedProtocolErrors(db: { execProtocolRawStream: RawStream
     if (!EXTENDED.has(type)) return original(message, options);
     if (skippingUntilSync) return undefined;
     const chunks: Uint8Array[] = [];
-    const result = await original(message, { ...options, onRawData: (d) => chunks.push(d) });
+    // Copy each chunk: PGlite hands out views of its WASM memory that the
+    // next chunk overwrites.
+    const result = await original(message, { ...options, onRawData: (d) => chunks.push(Buffer.from(d)) });
     const { bytes, sawError } = dropReadyAfterError(Buffer.concat(chunks));
     if (sawError) skippingUntilSync = true;
     if (bytes.length > 0) options.onRawData?.(bytes);

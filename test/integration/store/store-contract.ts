@@ -120,6 +120,19 @@ export function storeContract(name: string, makeEngine: () => Promise<EngineUnde
         expect(new Set(x).size).toBe(50);
       });
 
+      it('resolves thousands of identities in one call and reads them back intact', async () => {
+        const c = u('c');
+        const many = Array.from({ length: 3000 }, (_, i) =>
+          identity(c, 'bulk', { i: String(i), pad: 'x'.repeat(40) }),
+        );
+        const ids = await store.resolveSeries(many);
+        expect(new Set(ids).size).toBe(3000);
+        const found = await store.findSeries({ cluster: c, metric: 'bulk' });
+        expect(found).toHaveLength(3000);
+        const byId = new Map(found.map((s) => [s.id, s.labels.i]));
+        expect(ids.every((id, i) => byId.get(id) === String(i))).toBe(true);
+      });
+
       it('distinguishes kind and rejects an invalid identity with InputError', async () => {
         const c = u('c');
         const [g, k] = await store.resolveSeries([
@@ -196,6 +209,28 @@ export function storeContract(name: string, makeEngine: () => Promise<EngineUnde
         expect(await countSamples(store, [s as number])).toBe(2);
         expect(await store.lastSequence(agent)).toBe(6);
         expect(await store.lastSequence(u('unknown'))).toBe(0);
+      });
+
+      it('commits a large batch completely', async () => {
+        const c = u('c');
+        const agent = u('agent');
+        const ids = (await store.resolveSeries(
+          Array.from({ length: 100 }, (_, i) => identity(c, 'big', { i: String(i) })),
+        )) as number[];
+        const rows: [number, number, number][] = Array.from({ length: 50_000 }, (_, k) => [
+          ids[k % 100] as number,
+          T0 + k,
+          k,
+        ]);
+        const app = store.appender();
+        app.add(batch(agent, 1, rows));
+        expect(await app.commit()).toEqual(['stored']);
+        expect(await countSamples(store, ids)).toBe(50_000);
+        const sum = await store.sql.query<{ s: number }>(
+          'SELECT sum(value)::float8 AS s FROM samples WHERE series_id = ANY($1::int4[])',
+          [ids],
+        );
+        expect(sum.rows[0]?.s).toBe((49_999 * 50_000) / 2);
       });
 
       it('writes batches of several agents in one commit', async () => {
