@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { defaultPodResourcesSocket } from '../../kubelet/pod-resources-client.js';
 
 /** SR-IOV collector options. */
 export interface SriovCollectorConfig {
@@ -25,7 +26,7 @@ export function defaultSriovConfig(): SriovCollectorConfig {
     ipPath: '/usr/sbin/ip',
     ipTimeoutMs: 3000,
     pfs: [],
-    podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
+    podResourcesSocket: defaultPodResourcesSocket,
     podResourcesTimeoutMs: 2000,
     dropRateJumpMinPerSecond: 100,
     dropRateJumpFactor: 10,

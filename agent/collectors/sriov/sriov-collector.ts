@@ -108,10 +108,15 @@ export class SriovCollector implements Collector {
 
   async start(): Promise<void> {
     if (this.ownsPodResources && !this.podResources) {
-      this.podResources = createPodResourcesClient({
-        socketPath: this.config.podResourcesSocket,
-        timeoutMs: this.config.podResourcesTimeoutMs,
-      });
+      try {
+        this.podResources = createPodResourcesClient({
+          socketPath: this.config.podResourcesSocket,
+          timeoutMs: this.config.podResourcesTimeoutMs,
+        });
+      } catch (err) {
+        // Attribution is optional: without a client the VFs are reported without pod labels.
+        this.log.warn({ err }, 'PodResources client could not be created; VF pod attribution off');
+      }
     }
     const pfs = await readSriovSysfs(this.config.sysfsRoot);
     this.log.info(
@@ -158,7 +163,10 @@ export class SriovCollector implements Collector {
     out: Out,
   ): Promise<Map<string, DeviceAssignment>> {
     const map = new Map<string, DeviceAssignment>();
-    if (!this.podResources) return map;
+    if (!this.podResources) {
+      if (this.ownsPodResources) out.sample('sriov_pod_resources_up', '', {}, 0, nowMs);
+      return map;
+    }
     if (this.ownsPodResources && !(await stat(this.config.podResourcesSocket).catch(() => undefined))) {
       out.sample('sriov_pod_resources_up', '', {}, 0, nowMs);
       return map;
