@@ -13,16 +13,21 @@
  * scores that beat every score of the last `restRows` rows, so one episode
  * gives one alert.
  *
- * All state lives in one ArrayBuffer of fixed size (about 3 KB with the
- * default parameters), so a snapshot is a byte copy and cost per sample is a
- * dozen hash-table probes. docs/anomaly-detection.md explains the design.
+ * Where a row already has some evidence, a second stage (shape-stage.ts)
+ * adds more when the shape of the last few samples is far from every shape
+ * the series has shown.
+ *
+ * All state lives in one ArrayBuffer of fixed size (about 3.3 KB with the
+ * default parameters), so a snapshot is a byte copy; cost per sample is ten
+ * hash-table probes and one small nearest-prototype search. docs/anomaly-detection.md explains the design.
  */
 import { InputError } from '../errors.js';
 import type { AnomalyReason, AnomalyVerdict, Detector, DetectorFactory, SeriesHints } from './detector.js';
 import { DEFAULT_NOVELTY_PARAMS, type NoveltyParams, validateNoveltyParams } from './novelty-params.js';
+import { ShapeStage } from './shape-stage.js';
 
 /** Identifies the snapshot layout; bump when the layout changes. */
-const FORMAT_TAG = 0x4e4f5631; // 'NOV1'
+const FORMAT_TAG = 0x4e4f5632; // 'NOV2'
 
 // Slots of the Float64 scalar block.
 const TAG = 0;
@@ -60,7 +65,7 @@ function mix(h: number): number {
 }
 
 function layoutBytes(p: NoveltyParams): number {
-  return SCALARS * 8 + p.restRows * 4 + (1 << p.tableBits);
+  return SCALARS * 8 + ShapeStage.bytes(p) + p.restRows * 4 + (1 << p.tableBits);
 }
 
 /** One series' detector. Construct through {@link noveltyDetectorFactory}. */
@@ -71,6 +76,7 @@ export class NoveltyDetector implements Detector {
   readonly #s: Float64Array;
   readonly #ring: Float32Array;
   readonly #counts: Uint8Array;
+  readonly #shape: ShapeStage;
   /** Evidence gathered by #probe during one observe call. */
   #info = 0;
   /** This row's value lies beyond the learned range. */
@@ -83,6 +89,8 @@ export class NoveltyDetector implements Detector {
     let off = 0;
     this.#s = new Float64Array(this.#buf, off, SCALARS);
     off += SCALARS * 8;
+    this.#shape = new ShapeStage(p, this.#buf, off);
+    off += ShapeStage.bytes(p);
     this.#ring = new Float32Array(this.#buf, off, p.restRows);
     off += p.restRows * 4;
     this.#counts = new Uint8Array(this.#buf, off, 1 << p.tableBits);
@@ -146,6 +154,12 @@ export class NoveltyDetector implements Detector {
     }
     s[PREV_X] = x;
     s[PREV_XL] = xl;
+
+    // Second stage, consulted only where the first is unsure: a window
+    // shape far from every learnt prototype adds evidence to a row that
+    // already has some. It learns from every row.
+    const shapeZ = this.#shape.observe(n, xl);
+    if (this.#info > 0 && shapeZ > p.shapeZ) this.#info += (shapeZ - p.shapeZ) * p.shapeNatsPerSd;
 
     // Every row is learnt, but no score is given until warm-up is over.
     const evidence = n > p.warmupRows ? 1 - Math.exp(-this.#info / p.infoScale) : 0;

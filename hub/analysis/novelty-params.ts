@@ -4,8 +4,9 @@
  * behind each value and how sensitive the NAB score is to it.
  */
 import { ConfigError } from '../errors.js';
+import type { ShapeParams } from './shape-stage.js';
 
-export interface NoveltyParams {
+export interface NoveltyParams extends ShapeParams {
   /** Rows before any score is given (the model has nothing to compare against yet). */
   readonly warmupRows: number;
   /** Quantisation levels over the series' range. */
@@ -30,6 +31,10 @@ export interface NoveltyParams {
   readonly infoScale: number;
   /** After a score, later rows are reported only when they beat every score of this many rows. */
   readonly restRows: number;
+  /** Shape surprise (in SDs of the nearest-prototype distance) above which the second stage adds evidence. */
+  readonly shapeZ: number;
+  /** Nats of evidence per SD of shape surprise above shapeZ. */
+  readonly shapeNatsPerSd: number;
   /** EW rates of the slow and fast moments used only to name the reason of an alert. */
   readonly slowAlpha: number;
   readonly fastAlpha: number;
@@ -48,6 +53,13 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   rateFloor: 0.0003,
   infoScale: 5,
   restRows: 100,
+  shapeWindow: 8,
+  shapePrototypes: 8,
+  shapeRate: 0.05,
+  shapeMomentAlpha: 0.01,
+  shapeWarmupRows: 100,
+  shapeZ: 3,
+  shapeNatsPerSd: 1,
   slowAlpha: 0.01,
   fastAlpha: 0.1,
 };
@@ -70,9 +82,23 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
   int('deltaLevels', 2, 256);
   int('tableBits', 6, 16);
   int('restRows', 1, 10_000);
+  int('shapeWindow', 2, 64);
+  int('shapePrototypes', 1, 64);
+  int('shapeWarmupRows', 0, 1_000_000);
+  if (!(p.shapeZ >= 0)) problems.push(`shapeZ must be >= 0, got ${p.shapeZ}`);
+  if (!(p.shapeNatsPerSd >= 0)) problems.push(`shapeNatsPerSd must be >= 0, got ${p.shapeNatsPerSd}`);
   if (!(p.todHours >= 0 && p.todHours <= 24)) problems.push(`todHours must be in [0, 24], got ${p.todHours}`);
   if (!(p.logK > 0)) problems.push(`logK must be > 0, got ${p.logK}`);
-  for (const f of ['rateAlpha', 'rateInit', 'rateFloor', 'slowAlpha', 'fastAlpha'] as const) frac(f);
+  for (const f of [
+    'rateAlpha',
+    'rateInit',
+    'rateFloor',
+    'slowAlpha',
+    'fastAlpha',
+    'shapeRate',
+    'shapeMomentAlpha',
+  ] as const)
+    frac(f);
   for (const f of ['infoScale'] as const) if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return p;
