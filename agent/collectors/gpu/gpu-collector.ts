@@ -61,6 +61,8 @@ export class GpuCollector implements Collector {
   private garbageLines = 0;
   private failures: { reason: string; atMs: number }[] = [];
   private readonly gpus = new Map<string, KnownGpu>();
+  /** GPUs reported gone from the stream; ignored in -q -x until the stream sees them again. */
+  private readonly departed = new Set<string>();
   private migs = new Map<string, KnownMig>();
   private readonly tracker = new TransitionTracker();
   private inventoryDirty = true;
@@ -235,6 +237,9 @@ export class GpuCollector implements Collector {
     const seen = new Set<string>();
     for (const info of infos) {
       seen.add(info.uuid);
+      // Listed by -q -x but gone from the stream: it stays gone until the stream reports it again,
+      // so a GPU that NVML lists but cannot query does not flap between appeared and disappeared.
+      if (this.departed.has(info.uuid)) continue;
       const known = this.gpus.get(info.uuid);
       if (!known && this.gpus.size > 0)
         this.pendingEvents.push(this.gpuEvent(now, 'gpu_appeared', 'warning', info.uuid, 'GPU appeared', {}));
@@ -477,6 +482,7 @@ export class GpuCollector implements Collector {
     for (const uuid of seen) {
       if (this.gpus.has(uuid)) continue;
       this.gpus.set(uuid, { missing: 0 });
+      this.departed.delete(uuid);
       this.lastInventorySentMs = -Infinity; // send the changed GPU set now
       if (!first) {
         events.push(
@@ -503,6 +509,7 @@ export class GpuCollector implements Collector {
         ),
       );
       this.gpus.delete(uuid);
+      this.departed.add(uuid);
       this.tracker.forget(uuid);
       this.inventoryDirty = true;
       this.lastInventorySentMs = -Infinity;

@@ -247,6 +247,9 @@ describe('GPU collector with the replay nvidia-smi', () => {
     expect(all.events.find((e) => e.kind === 'gpu_disappeared')?.entity).toBe(
       'GPU-513536b6-7d19-9063-b049-1e69664bb298',
     );
+    // -q -x still lists the A100 on the re-read the change triggers: it must not flap back.
+    const later = await collectUntil(c, () => false, 1_500);
+    expect(later.events.filter((e) => e.kind === 'gpu_appeared' || e.kind === 'gpu_disappeared')).toEqual([]);
     // MIG mode: utilization.gpu is [N/A] in the recording, so there is no such sample at all.
     expect(metric(all, 'gpu_utilization_ratio')).toEqual([]);
   });
