@@ -78,7 +78,9 @@ export interface OtherLine extends LineBase {
 
 export type PtpLogLine = ServoLine | SummaryLine | PortStateLine | LinkLine | OtherLine;
 
-const prefixRe = /^(?:.*?\s)?([A-Za-z0-9_]+)\[(\d+(?:\.\d+)?)\]:\s?/;
+const prefixRe = /^([A-Za-z0-9_]+)\[(\d+(?:\.\d+)?)\]:\s?/;
+/** Syslog / journald form: `Nov 26 11:37:54 host ptp4l[20101]: ...`. */
+const syslogPrefixRe = /^(?:.*?\s)?([A-Za-z0-9_]+)\[(\d+(?:\.\d+)?)\]:\s?/;
 const tagRe = /^\[([^\]:]+)(?::(\d+))?\]\s*/;
 const servoRe =
   /^(.+?)\s+offset\s+(-?\d+)\s+s(\d)\s+freq\s+([-+]?\d+)(?:\s+(?:path\s+)?delay\s+(-?\d+))?\s*$/;
@@ -95,7 +97,7 @@ export function parsePtpLogLine(raw: string): PtpLogLine | undefined {
   let rest = line;
   let process = '';
   let monotonicS: number | undefined;
-  const prefix = prefixRe.exec(rest);
+  const prefix = prefixRe.exec(rest) ?? syslogPrefixRe.exec(rest);
   if (prefix) {
     process = prefix[1] ?? '';
     const stamp = prefix[2] ?? '';
@@ -120,7 +122,8 @@ export function parsePtpLogLine(raw: string): PtpLogLine | undefined {
     ...(level !== undefined ? { level } : {}),
   };
 
-  const servo = servoRe.exec(message);
+  // Cheap substring guards first: the lazy regexes are costly on the many lines they do not match.
+  const servo = message.includes(' offset ') ? servoRe.exec(message) : null;
   if (servo) {
     const pathDelay = servo[5];
     return {
@@ -133,7 +136,7 @@ export function parsePtpLogLine(raw: string): PtpLogLine | undefined {
       ...(pathDelay !== undefined ? { pathDelayNs: Number(pathDelay) } : {}),
     };
   }
-  const summary = summaryRe.exec(message);
+  const summary = message.includes('rms ') ? summaryRe.exec(message) : null;
   if (summary) {
     const [, clock = '', rms, max, freq, freqSd, delay, delaySd] = summary;
     return {
@@ -148,7 +151,8 @@ export function parsePtpLogLine(raw: string): PtpLogLine | undefined {
       ...(delaySd !== undefined ? { pathDelayStddevNs: Number(delaySd) } : {}),
     };
   }
-  const state = portStateRe.exec(message);
+  const isPort = message.startsWith('port ');
+  const state = isPort ? portStateRe.exec(message) : null;
   if (state) {
     return {
       ...base,
@@ -161,7 +165,7 @@ export function parsePtpLogLine(raw: string): PtpLogLine | undefined {
       detail: state[6] ?? '',
     };
   }
-  const link = linkRe.exec(message);
+  const link = isPort ? linkRe.exec(message) : null;
   if (link) {
     return {
       ...base,
