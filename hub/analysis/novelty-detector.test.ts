@@ -103,6 +103,9 @@ describe('NoveltyDetector contract', () => {
     const bad = good.slice();
     bad.fill(7, 0, 8);
     expect(() => factory.restore(bad)).toThrow(/format tag/);
+    // Same layout, other parameter values: refused rather than misread.
+    const other = noveltyDetectorFactory({ ...DEFAULT_NOVELTY_PARAMS, shapeZ: 4 });
+    expect(() => other.restore(good)).toThrow(/other parameters/);
   });
 
   it('rejects non-finite values and timestamps with an InputError and keeps its state', () => {

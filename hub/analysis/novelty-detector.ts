@@ -17,9 +17,10 @@
  * adds more when the shape of the last few samples is far from every shape
  * the series has shown.
  *
- * All state lives in one ArrayBuffer of fixed size (about 3.3 KB with the
+ * All state lives in one ArrayBuffer of fixed size (about 3 KB with the
  * default parameters), so a snapshot is a byte copy; cost per sample is ten
- * hash-table probes and one small nearest-prototype search. docs/anomaly-detection.md explains the design.
+ * hash-table probes and one small nearest-prototype search.
+ * docs/anomaly-detection.md explains the design.
  */
 import { InputError } from '../errors.js';
 import type { AnomalyReason, AnomalyVerdict, Detector, DetectorFactory, SeriesHints } from './detector.js';
@@ -35,7 +36,8 @@ const N = 1;
 const MIN = 2;
 const MAX = 3;
 const FIXED_RANGE = 4;
-const LAST_TS = 5;
+/** Fingerprint of the parameter set: a snapshot only restores under the same parameters. */
+const PARAMS_HASH = 5;
 const PREV_X = 6;
 const PREV_XL = 7;
 const SLOW_MEAN = 8;
@@ -62,6 +64,14 @@ function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A 32-bit fingerprint of the parameter values, stored in every snapshot. */
+function paramsHash(p: NoveltyParams): number {
+  const text = JSON.stringify(Object.entries(p).sort(([a], [b]) => (a < b ? -1 : 1)));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = mix(h ^ text.charCodeAt(i));
+  return h;
 }
 
 function layoutBytes(p: NoveltyParams): number {
@@ -101,8 +111,12 @@ export class NoveltyDetector implements Detector {
         );
       }
       new Uint8Array(this.#buf).set(image);
-      if (this.#s[TAG] !== FORMAT_TAG)
+      if (this.#s[TAG] !== FORMAT_TAG) {
         throw new InputError('not a novelty-detector snapshot (format tag mismatch)');
+      }
+      if (this.#s[PARAMS_HASH] !== paramsHash(p)) {
+        throw new InputError('detector snapshot was written under other parameters');
+      }
       return;
     }
     const s = this.#s;
@@ -113,7 +127,7 @@ export class NoveltyDetector implements Detector {
     s[FIXED_RANGE] = fixed ? 1 : 0;
     s[MIN] = fixed ? min : Infinity;
     s[MAX] = fixed ? max : -Infinity;
-    s[LAST_TS] = -Infinity;
+    s[PARAMS_HASH] = paramsHash(p);
     s[PEAK_SLOT] = -1;
     for (let k = 0; k < KINDS; k++) s[RATE + k] = p.rateInit;
   }
@@ -131,7 +145,6 @@ export class NoveltyDetector implements Detector {
     if (!Number.isFinite(value)) throw new InputError(`value must be finite, got ${value}`);
     if (!Number.isFinite(timestampMs)) throw new InputError(`timestamp must be finite, got ${timestampMs}`);
     const p = this.#p;
-    s[LAST_TS] = timestampMs;
     const n = ++s[N]!;
     this.#info = 0;
     this.#outside = false;
