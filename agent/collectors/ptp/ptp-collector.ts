@@ -147,7 +147,7 @@ export class PtpCollector implements Collector {
         source,
         entity: source,
         kind: 'collector',
-        attributes: { sockets: this.config.sockets.join(','), pmcPath: this.config.pmcPath },
+        attributes: { sockets: this.config.sockets.join(','), pmc_path: this.config.pmcPath },
         absent: true,
         absentReason: 'no ptp4l management socket and no configured linuxptp log file found',
       });

@@ -135,7 +135,7 @@ export class SriovCollector implements Collector {
         source,
         entity: source,
         kind: 'collector',
-        attributes: { sysfsRoot: this.config.sysfsRoot, pfs: this.config.pfs.join(',') },
+        attributes: { sysfs_root: this.config.sysfsRoot, pfs: this.config.pfs.join(',') },
         absent: true,
         absentReason: 'no SR-IOV capable PCI device (sriov_totalvfs / sriov_numvfs) under sysfs',
       });
