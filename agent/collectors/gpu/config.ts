@@ -36,6 +36,11 @@ export interface GpuCollectorConfig {
   readonly inventoryRepeatMs: number;
   /** `nvidia-smi nvlink -s` (link state and speed) is read this often; 0 disables. */
   readonly nvlinkIntervalMs: number;
+  /**
+   * While nvidia-smi is absent it is probed again this often: the GPU Operator's driver container
+   * often comes up after the agent.
+   */
+  readonly reprobeIntervalMs: number;
 }
 
 export function defaultHangTimeoutMs(sampleIntervalMs: number): number {
@@ -61,6 +66,7 @@ export function defaultGpuConfig(): GpuCollectorConfig {
     podResourcesRefreshMs: 10_000,
     inventoryRepeatMs: 300_000,
     nvlinkIntervalMs: 60_000,
+    reprobeIntervalMs: 60_000,
   };
 }
 
@@ -80,6 +86,7 @@ const integerBounds: Partial<Record<keyof GpuCollectorConfig, [number, number]>>
   podResourcesRefreshMs: [0, 3_600_000],
   inventoryRepeatMs: [1_000, 86_400_000],
   nvlinkIntervalMs: [0, 86_400_000],
+  reprobeIntervalMs: [100, 86_400_000],
 };
 
 /** Validates raw options; throws one ConfigError listing every problem. */

@@ -91,6 +91,9 @@ export class GpuCollector implements Collector {
   /** GPUs and MIG instances DCGM reports, for the inventory when nvidia-smi is absent. */
   private dcgmEntities = new Map<string, DcgmEntity>();
   private started = false;
+  private stopped = false;
+  private probedAtMs = -Infinity;
+  private probing: Promise<void> | undefined;
 
   constructor(
     private readonly config: GpuCollectorConfig,
@@ -102,6 +105,7 @@ export class GpuCollector implements Collector {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.probedAtMs = this.deps.now();
     await this.probeNvidiaSmi();
     this.openKernelLog();
     if (this.config.podResourcesSocket) {
@@ -139,6 +143,7 @@ export class GpuCollector implements Collector {
       this.smiAbsentReason = this.inventoryError;
       return;
     }
+    if (this.stopped) return;
     this.smiAbsentReason = undefined;
     const plan = this.plan;
     this.stream = new SmiStream({
@@ -165,6 +170,21 @@ export class GpuCollector implements Collector {
       },
     });
     this.stream.start();
+  }
+
+  /** While nvidia-smi is absent, looks for it again in the background every `reprobeIntervalMs`. */
+  private maybeReprobe(now: number): void {
+    if (this.smiAbsentReason === undefined || this.probing || this.stopped) return;
+    if (now - this.probedAtMs < this.config.reprobeIntervalMs) return;
+    this.probedAtMs = now;
+    this.probing = this.probeNvidiaSmi()
+      .then(() => {
+        if (this.smiAbsentReason === undefined)
+          this.logger.info('nvidia-smi is present now; GPU stream started');
+      })
+      .finally(() => {
+        this.probing = undefined;
+      });
   }
 
   private onLine(line: string, receivedMs: number): boolean {
@@ -304,6 +324,7 @@ export class GpuCollector implements Collector {
     const events: AgentEvent[] = [];
     const inventory: InventoryItem[] = [];
     const dcgmEnabled = this.config.dcgmUrl !== '';
+    this.maybeReprobe(now);
     if (this.smiAbsentReason !== undefined && !dcgmEnabled) return this.absent(now, this.smiAbsentReason);
     if (this.inventoryDirty && this.smiAbsentReason === undefined) void this.refreshInventory();
     // Everything that awaits happens first; buffered rows and kernel lines are drained only after the
@@ -735,6 +756,8 @@ export class GpuCollector implements Collector {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.probing;
     await this.stream?.stop();
     await this.nvlinkRead;
     this.stream = undefined;

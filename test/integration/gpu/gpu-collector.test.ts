@@ -111,6 +111,16 @@ describe('GPU collector on a machine without a GPU', () => {
   });
 });
 
+describe('GPU collector when the driver comes up after the agent', () => {
+  it('probes again while nvidia-smi is absent and starts streaming once it works', async () => {
+    const c = await startCollector({ capture: h100, mode: 'no-driver' }, { reprobeIntervalMs: 300 });
+    expect((await c.collect(signal())).inventory[0]?.absent).toBe(true);
+    installReplayNvidiaSmi(dir, { capture: h100 }); // the driver container finished installing
+    const all = await collectUntil(c, (a) => metric(a, 'gpu_power_draw_watts').length > 0);
+    expect(metric(all, 'gpu_power_draw_watts')[0]?.series.entity).toBe(h100Uuid);
+  });
+});
+
 describe('GPU collector with the replay nvidia-smi', () => {
   it('streams the recorded H100 readings through one long-running child', async () => {
     const c = await startCollector({ capture: h100 });
