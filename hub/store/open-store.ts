@@ -64,7 +64,8 @@ function validate(config: StoreConfig): void {
  */
 export async function openStore(config: StoreConfig, logger: Logger): Promise<Store> {
   validate(config);
-  const log = logger.child({ component: 'store' });
+  // Callers may already have bound the component; do not repeat the key.
+  const log = 'component' in logger.bindings() ? logger : logger.child({ component: 'store' });
   let embedded: PgliteEndpoint | undefined;
   let pool: pg.Pool;
   if (config.databaseUrl) {

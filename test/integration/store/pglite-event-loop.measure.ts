@@ -3,7 +3,8 @@
  * the same appender load with PGlite on the main thread ('inline') and in a
  * worker thread ('worker', the default). Run with
  *   npx tsx test/integration/store/pglite-event-loop.measure.ts [batches] [rowsPerBatch]
- * Prints one line per mode; results are recorded in docs/storage.md.
+ * Prints one line per mode plus an idle reference; results are recorded in
+ * docs/storage.md.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
@@ -62,5 +63,18 @@ async function measure(mode: 'inline' | 'worker'): Promise<void> {
   }
 }
 
+/** Reference: the same monitor on an idle loop, to separate machine noise from PGlite. */
+async function idle(seconds: number): Promise<void> {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  h.disable();
+  const ms = (ns: number) => (ns / 1e6).toFixed(1);
+  console.log(
+    `mode=idle loop_delay_p50_ms=${ms(h.percentile(50))} p99_ms=${ms(h.percentile(99))} max_ms=${ms(h.max)}`,
+  );
+}
+
+await idle(5);
 await measure('inline');
 await measure('worker');
