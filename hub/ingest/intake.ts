@@ -40,6 +40,9 @@ export function checkHello(hello: HelloIn | undefined): HelloIn {
   if (hello.node.length === 0 || hello.node.length > 253)
     throw new InputError('Hello.node must be 1..253 characters');
   if (hello.version.length > 256) throw new InputError('Hello.version must be at most 256 characters');
+  if (hello.capabilities.length > 64 || hello.capabilities.some((c) => c.length > 64)) {
+    throw new InputError('Hello.capabilities must be at most 64 entries of at most 64 characters');
+  }
   return hello;
 }
 

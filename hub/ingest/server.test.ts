@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetricType, RejectReason, Severity, TestIngestClient } from '../codec/test-client.js';
+import type { Bus, BusBatch } from '../bus/bus.js';
 import { createIngestServer, type IngestServer } from './server.js';
 import { MemoryStore } from './testing/memory-store.js';
 
@@ -320,5 +321,82 @@ describe('IngestServer (protocol logic over an in-memory store)', () => {
       code: status.PERMISSION_DENIED,
     });
     expect(store.samples).toHaveLength(1);
+  });
+
+  it('publishes committed samples and events to the bus, and counts them in metrics', async () => {
+    const published: BusBatch[] = [];
+    const bus: Bus = {
+      publish: (b) => void published.push(b),
+      subscribe: () => () => undefined,
+      close: async () => undefined,
+    };
+    const registry = new Registry();
+    const srv = createIngestServer({ store, bus, logger, registry });
+    const port = await srv.start('127.0.0.1:0');
+    const c = new TestIngestClient(`127.0.0.1:${port}`);
+    try {
+      const s = c.stream(token);
+      s.hello({ agentId: 'bus-agent', cluster: 'c1' });
+      await s.next();
+      s.batch({
+        sequence: 1,
+        series: [def(1), def(2)],
+        samples: [
+          { ref: 1, timestampsMs: [now, now + 1], values: [1, 2] },
+          { ref: 2, timestampsMs: [now], values: [Number.NaN] },
+        ],
+      });
+      await s.next();
+      s.batch({ sequence: 1 });
+      await s.next();
+      expect(published).toHaveLength(1);
+      expect(published[0]!.cluster).toBe('c1');
+      expect(published[0]!.samples).toEqual([
+        {
+          series: expect.objectContaining({ id: 1, entity: 'GPU-1' }),
+          timestampsMs: [now, now + 1],
+          values: [1, 2],
+        },
+      ]);
+      const text = await registry.metrics();
+      expect(text).toMatch(/aiops_ingest_samples_stored_total 2/);
+      expect(text).toMatch(/aiops_ingest_samples_received_total\{rpc="stream"\} 3/);
+      expect(text).toMatch(/aiops_ingest_rejections_total\{reason="non_finite_value"\} 1/);
+      expect(text).toMatch(/aiops_ingest_duplicate_batches_total 1/);
+      expect(text).toMatch(/aiops_ingest_active_streams 1/);
+      expect(text).toMatch(/aiops_ingest_commit_duration_seconds_count 1/);
+      s.call.end();
+      await s.finished();
+    } finally {
+      c.close();
+      await srv.stop();
+    }
+  });
+
+  it('ends the older stream of an agent with ABORTED when it opens a newer one', async () => {
+    const s1 = client.stream(token);
+    s1.hello({ agentId: 'twice', cluster: 'c1' });
+    await s1.next();
+    const s2 = client.stream(token);
+    s2.hello({ agentId: 'twice', cluster: 'c1' });
+    await s2.next();
+    expect((await s1.finished())?.code).toBe(status.ABORTED);
+    s2.batch({ sequence: 1 });
+    expect((await s2.next()).msg).toMatchObject({ ack: { sequence: 1 } });
+    s2.call.end();
+  });
+
+  it('refuses a malformed Hello with INVALID_ARGUMENT', async () => {
+    const s = client.stream(token);
+    s.hello({ agentId: 'bad id with spaces', cluster: 'c1' });
+    const err = await s.finished();
+    expect(err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(err?.details).toMatch(/agent_id/);
+  });
+
+  it('stop() is safe before start and twice', async () => {
+    const srv = createIngestServer({ store, logger, registry: new Registry() });
+    await srv.stop();
+    await srv.stop();
   });
 });
