@@ -58,13 +58,17 @@ export interface HubAuth {
 export function buildAuth(settings: AuthSettings, deps: AuthDeps): HubAuth {
   const logger = deps.logger.child({ component: 'auth' });
   const bindings = new BindingRepository(deps.sql);
-  const apiKeys = new ApiKeys(deps.sql, { logger, maxLifetimeMs: settings.apiKeyMaxLifetimeDays * 86_400_000 });
+  const apiKeys = new ApiKeys(deps.sql, {
+    logger,
+    maxLifetimeMs: settings.apiKeyMaxLifetimeDays * 86_400_000,
+  });
   const authorizer = new RbacAuthorizer({ bindings, apiKeys, bootstrapAdmins: settings.bootstrapAdmins });
   const audit = new AuditLog(deps.sql, { logger });
   const authenticator = hubAuthenticator({
     apiKeys,
     oidc: settings.oidc ? new OidcAuthenticator(oidcConfig(settings.oidc), logger) : undefined,
-    adminToken: settings.adminToken === undefined ? undefined : new AdminTokenAuthenticator(settings.adminToken),
+    adminToken:
+      settings.adminToken === undefined ? undefined : new AdminTokenAuthenticator(settings.adminToken),
   });
   return {
     authenticator,

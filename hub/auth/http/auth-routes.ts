@@ -119,11 +119,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   app.get(
     '/me',
     {
-      // Every authenticated caller may see itself whatever its bindings, so the
-      // route is not behind a permission: it authenticates on its own and
-      // answers 401 without valid credentials. It returns nothing but the
-      // caller's own identity.
-      config: { public: true },
+      // Every authenticated caller may see itself whatever its bindings, so no
+      // permission applies: the route authenticates on its own (401 without
+      // valid credentials) and returns nothing but the caller's own identity.
+      config: { selfAuthenticated: true },
       schema: {
         summary: 'The calling principal, its groups and effective bindings',
         tags: ['auth'],

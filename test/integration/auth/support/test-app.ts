@@ -87,12 +87,13 @@ export async function buildTestApp(options: {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || method === 'OPTIONS') continue;
-      const config = route.config as { permission?: Permission; public?: boolean } | undefined;
+      const config = route.config as
+        { permission?: Permission; public?: boolean; selfAuthenticated?: boolean } | undefined;
       routes.push({
         method,
         url: route.url,
         permission: config?.permission,
-        public: config?.public === true,
+        public: config?.public === true || config?.selfAuthenticated === true,
       });
     }
   });
