@@ -75,6 +75,9 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<St
       dataDir: config.dataDir,
       mode: config.embeddedInline ? 'inline' : 'worker',
       timescaledb: config.embeddedTimescale ?? false,
+      // Queries fail with UnavailableError from then on; say why once.
+      onWorkerExit: (detail) =>
+        log.error({ err: detail.error, exitCode: detail.exitCode }, 'embedded PGlite worker died'),
     });
     pool = new pg.Pool({
       host: embedded.socketDir,

@@ -25,6 +25,8 @@ export interface PgliteServerOptions {
   /** Test only: the TimescaleDB build of PGlite (devDependency). */
   readonly timescaledb?: boolean;
   readonly startTimeoutMs?: number;
+  /** Called when the worker exits or fails after it started (not on stop()). */
+  readonly onWorkerExit?: (detail: { exitCode?: number; error?: Error }) => void;
 }
 
 const PORT = 5432;
@@ -94,6 +96,12 @@ export async function startPgliteServer(options: PgliteServerOptions): Promise<P
     });
   });
   let stopping: Promise<void> | undefined;
+  worker.on('error', (error) => {
+    if (!stopping) options.onWorkerExit?.({ error });
+  });
+  worker.on('exit', (exitCode) => {
+    if (!stopping) options.onWorkerExit?.({ exitCode });
+  });
   return {
     socketDir,
     port: PORT,

@@ -4,6 +4,8 @@ import type { Dialect } from './dialect.js';
 
 /** Arbitrary constant; only one replica deletes at a time. ("retain" in ASCII.) */
 export const RETENTION_LOCK_KEY = 0x72657461696e;
+/** Delay of the first pass after start-up. */
+const FIRST_PASS_DELAY_MS = 60_000;
 /** Rows per DELETE, so one pass never holds a huge transaction. */
 const DELETE_CHUNK_ROWS = 50_000;
 
@@ -56,7 +58,8 @@ export async function deleteExpired(
 }
 
 /**
- * Runs deleteExpired every intervalMs (timer unref'd, never overlapping).
+ * Runs deleteExpired a minute after start-up and then every intervalMs
+ * (timers unref'd, passes never overlap).
  * Returns a stop function that waits for a pass in progress.
  */
 export function startRetentionJob(
@@ -76,11 +79,17 @@ export function startRetentionJob(
       logger.warn({ err }, 'retention pass failed; will retry next interval');
     }
   };
-  const timer = setInterval(() => {
+  const tick = (): void => {
     running ??= pass().finally(() => (running = undefined));
-  }, intervalMs);
+  };
+  // First pass soon after start-up (a hub restarted more often than
+  // intervalMs must still delete), then every intervalMs.
+  const first = setTimeout(tick, Math.min(intervalMs, FIRST_PASS_DELAY_MS));
+  const timer = setInterval(tick, intervalMs);
+  first.unref();
   timer.unref();
   return async () => {
+    clearTimeout(first);
     clearInterval(timer);
     await running;
   };
