@@ -28,7 +28,7 @@ const agent = await startAgent(
   createLogger({ level: config.logLevel, destination: process.stderr }),
   {
     factories,
-    processMetrics: true,
+    processMetrics: env.AIOPS_BENCH_PROCESS_METRICS !== '0',
   },
 );
 process.stdout.write(`READY ${agent.httpPort ?? 0}\n`);

@@ -26,6 +26,7 @@ const USER_HZ = 100;
 interface Usage {
   cpuSeconds: number;
   peakRssMb: number;
+  rssMb: number;
 }
 
 function usage(pid: number): Usage {
@@ -33,8 +34,9 @@ function usage(pid: number): Usage {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuSeconds, peakRssMb: Number(hwm?.[1] ?? NaN) / 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { cpuSeconds, peakRssMb: kb('VmHWM'), rssMb: kb('VmRSS') };
 }
 
 function childrenOf(pid: number): number[] {
@@ -49,7 +51,10 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-async function startChild(args: string[], env: Record<string, string>): Promise<ChildProcess> {
+async function startChild(
+  args: string[],
+  env: Record<string, string>,
+): Promise<ChildProcess & { readyValue: number }> {
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,11 +65,15 @@ async function startChild(args: string[], env: Record<string, string>): Promise<
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('READY')) resolve();
+      const m = /READY ?(\d*)/.exec(out);
+      if (m) {
+        (proc as ChildProcess & { readyValue: number }).readyValue = Number(m[1] || 0);
+        resolve();
+      }
     });
     proc.once('exit', (code) => reject(new Error(`child exited ${code}: ${err}`)));
   });
-  return proc;
+  return proc as ChildProcess & { readyValue: number };
 }
 
 async function main(): Promise<void> {
@@ -131,6 +140,9 @@ async function main(): Promise<void> {
       }
     }, 0);
     const samples = store.samples.length - samplesBefore;
+    const metricsText = await (await fetch(`http://127.0.0.1:${agent.readyValue}/metrics`)).text();
+    const heapMb =
+      Number(/^agent_process_heap_used_bytes (\S+)/m.exec(metricsText)?.[1] ?? NaN) / 1024 / 1024;
     const agentCpuPct = ((a1.cpuSeconds - a0.cpuSeconds) / wallS) * 100;
     const baseCpuPct = ((b1.cpuSeconds - b0.cpuSeconds) / wallS) * 100;
     const r = (n: number, d = 2) => Number(n.toFixed(d));
@@ -138,9 +150,10 @@ async function main(): Promise<void> {
       [
         `agent node flags: ${nodeFlags.join(' ') || '(none)'}`,
         `sources: host${gpu ? ' + replayed 8-GPU nvidia-smi (H100 capture)' : ' (GPU replay missing: host only)'}; interval 1 s; measured ${r(wallS, 1)} s after ${WARMUP_MS / 1000} s warm-up`,
-        `agent:    cpu ${r((a1.cpuSeconds - a0.cpuSeconds) * (60 / wallS))} s/min (${r(agentCpuPct)}% of one core), peak RSS ${r(a1.peakRssMb, 1)} MB`,
+        `agent:    cpu ${r((a1.cpuSeconds - a0.cpuSeconds) * (60 / wallS))} s/min (${r(agentCpuPct)}% of one core), peak RSS ${r(a1.peakRssMb, 1)} MB (at warm-up end ${r(a0.peakRssMb, 1)} MB, now ${r(a1.rssMb, 1)} MB)`,
         `baseline: cpu ${r((b1.cpuSeconds - b0.cpuSeconds) * (60 / wallS))} s/min (${r(baseCpuPct)}% of one core), peak RSS ${r(b1.peakRssMb, 1)} MB (idle node)`,
         `ratio:    rss ${r(a1.peakRssMb / b1.peakRssMb)}x baseline; child processes (nvidia-smi replay): ${r(kidsCpu * (60 / wallS))} cpu s/min, not counted above`,
+        `agent V8 heap in use at the end: ${r(heapMb, 1)} MB`,
         `delivered: ${samples} samples stored by the hub in the window (${r(samples / wallS, 0)}/s)`,
         `bench:agent cpu_pct_of_core=${r(agentCpuPct)} rss_mb=${r(a1.peakRssMb, 1)} baseline_rss_mb=${r(b1.peakRssMb, 1)}`,
       ].join('\n') + '\n',
