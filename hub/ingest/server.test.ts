@@ -399,4 +399,17 @@ describe('IngestServer (protocol logic over an in-memory store)', () => {
     await srv.stop();
     await srv.stop();
   });
+
+  it('consults the store before calling a gap: another replica may have stored the batches in between', async () => {
+    const s = client.stream(token);
+    s.hello({ agentId: 'roamer', cluster: 'c1' });
+    expect((await s.next()).msg).toMatchObject({ welcome: { lastAckedSequence: 0 } });
+    store.highWater.set('roamer', 3); // committed through another hub meanwhile
+    s.batch({ sequence: 4 });
+    expect((await s.next()).msg).toMatchObject({ ack: { sequence: 4, duplicate: false } });
+    s.batch({ sequence: 2 });
+    expect((await s.next()).msg).toMatchObject({ ack: { sequence: 2, duplicate: true } });
+    s.batch({ sequence: 9 });
+    expect((await s.finished())?.code).toBe(status.FAILED_PRECONDITION);
+  });
 });

@@ -281,6 +281,18 @@ export class StreamSession {
       return;
     }
     if (seq - batch.droppedBefore - 1 > this.lastSeen) {
+      // Another replica may have stored this agent's batches since Welcome
+      // (an agent briefly connected to two hubs): the database decides.
+      const stored = await this.ctx.store.lastSequence(hello.agentId).catch(() => 0);
+      if (stored > this.lastSeen) this.lastSeen = stored;
+      if (seq <= this.lastSeen) {
+        this.pending.push({ sequence: seq, done: true, duplicate: true, result: EMPTY_RESULT });
+        this.ctx.metrics.duplicates.inc();
+        this.flushAcks();
+        return;
+      }
+    }
+    if (seq - batch.droppedBefore - 1 > this.lastSeen) {
       throw new ConflictError(
         `sequence gap: batch ${seq} with dropped_before ${batch.droppedBefore} does not follow ${this.lastSeen}, ` +
           `the last sequence stored or accepted for agent ${hello.agentId}; send ${this.lastSeen + 1} next, ` +
