@@ -19,7 +19,9 @@ import { MemoryStore } from '../../hub/ingest/testing/memory-store.js';
 import { registerStreamRoute } from '../../hub/stream/route.js';
 import { compileSelector, type CompiledSelector } from '../../hub/stream/selector.js';
 import type { Selector } from '../../hub/stream/protocol.js';
-import { CLUSTER } from './ws-bench-shape.js';
+import type { SampleMessage } from '../../hub/bus/bus.js';
+import type { StoredSeries } from '../../hub/store/store.js';
+import { AGENTS, CLUSTER, GPUS, METRICS, SERIES_PER_AGENT, metricName } from './ws-bench-shape.js';
 
 const mode = process.argv[2];
 if (mode !== 'stream' && mode !== 'baseline') throw new Error('usage: ws-bench-hub.ts <stream|baseline>');
@@ -58,13 +60,18 @@ process.send!({ type: 'ready', grpcPort, wsPort, agentToken, adminToken });
 
 let mark = { cpu: process.cpuUsage(), atMs: performance.now() };
 let maxRssBytes = 0;
+/** Samples published by publishDirectly since the last reset. */
+let directSent = 0;
 setInterval(() => {
   maxRssBytes = Math.max(maxRssBytes, process.memoryUsage().rss);
 }, 500).unref();
 process.on('message', async (m: { type: string }) => {
-  if (m.type === 'reset') {
+  if (m.type === 'load') {
+    publishDirectly();
+  } else if (m.type === 'reset') {
     mark = { cpu: process.cpuUsage(), atMs: performance.now() };
     maxRssBytes = 0;
+    directSent = 0;
   } else if (m.type === 'report') {
     const cpu = process.cpuUsage(mark.cpu);
     const wallMs = performance.now() - mark.atMs;
@@ -78,6 +85,7 @@ process.on('message', async (m: { type: string }) => {
     process.send!({
       type: 'report',
       cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+      directSentPerS: (directSent / wallMs) * 1000,
       maxRssMb: maxRssBytes / 2 ** 20,
       framesSent: await metric('aiops_stream_frames_sent_total'),
       coalesced: await metric('aiops_stream_samples_coalesced_total'),
@@ -86,6 +94,42 @@ process.on('message', async (m: { type: string }) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+
+/**
+ * BENCH_WS_INGEST=bus: the same workload published straight onto the bus
+ * from this process (no gRPC, no load-generator process), isolating the
+ * streaming path. Series ids are assigned here as the store would.
+ */
+function publishDirectly(): void {
+  let id = 1;
+  const agents: StoredSeries[][] = Array.from({ length: AGENTS }, (_, a) =>
+    Array.from({ length: SERIES_PER_AGENT }, (_, i) => ({
+      id: id++,
+      cluster: CLUSTER,
+      node: `node-${a}`,
+      source: 'gpu',
+      entity: `GPU-${i % GPUS}`,
+      metric: metricName(Math.floor(i / GPUS) % METRICS),
+      labels: { gpu: String(i % GPUS) },
+      kind: 'gauge' as const,
+    })),
+  );
+  let turn = 0;
+  const startedMs = performance.now();
+  const send = (): void => {
+    const now = Date.now();
+    const samples: SampleMessage[] = agents[turn % AGENTS]!.map((series) => ({
+      series,
+      timestampsMs: [now],
+      values: [Math.random() * 100],
+    }));
+    bus.publish({ cluster: CLUSTER, samples, events: [] });
+    turn++;
+    directSent += SERIES_PER_AGENT;
+    setTimeout(send, Math.max(0, startedMs + (turn * 1000) / AGENTS - performance.now()));
+  };
+  send();
+}
 
 /** The baseline: a plain ws server fed by the same bus. */
 async function startBaseline(): Promise<number> {

@@ -3,8 +3,8 @@
  * minute. One hub (stream endpoint, in-process bus) and two real ws clients
  * subscribed to the same 5,000 series receiving 50,000 samples/s: one reads,
  * one has paused its socket. The grace period is set above the run length
- * so the slow client stays connected and its queue must stay bounded by
- * coalescing alone. Prints memory every 5 s; bounded to BENCH_WS_SLOW_S (60) s.
+ * (and the pong timeout) above the run length so the slow client stays
+ * connected and its queue must stay bounded by coalescing alone. Prints memory every 5 s; bounded to BENCH_WS_SLOW_S (60) s.
  */
 import fastify from 'fastify';
 import { pino } from 'pino';
@@ -28,7 +28,9 @@ const hub = await registerStreamRoute(app, {
   authorizer: new AdminOnlyAuthorizer(),
   logger: pino({ level: 'warn' }),
   registry,
-  config: { slowConsumerGraceMs: (durationS + 60) * 1000 },
+  // Neither the grace period nor the heartbeat (a paused client cannot answer
+  // pings either) may end the slow client during the run.
+  config: { slowConsumerGraceMs: (durationS + 60) * 1000, pongTimeoutMs: (durationS + 60) * 1000 },
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/stream`;

@@ -6,15 +6,20 @@
  * phase: hub, load generator, clients (this machine's two cores are shared
  * by all three, so hub CPU is reported separately).
  *
- * Options (env): BENCH_WS_CLIENTS (1000), BENCH_WS_WARMUP_S (5), BENCH_WS_MEASURE_S (20).
+ * Options (env): BENCH_WS_CLIENTS (1000), BENCH_WS_WARMUP_S (5), BENCH_WS_MEASURE_S (20),
+ * BENCH_WS_INGEST (grpc | bus: publish straight onto the hub's bus instead,
+ * isolating the streaming path from ingest).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import { AGENTS, SERIES_PER_AGENT } from './ws-bench-shape.js';
 
 const clients = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
 const warmupS = Number(process.env.BENCH_WS_WARMUP_S ?? 5);
 const measureS = Number(process.env.BENCH_WS_MEASURE_S ?? 20);
+const ingest = process.env.BENCH_WS_INGEST ?? 'grpc';
+if (ingest !== 'grpc' && ingest !== 'bus') throw new Error('BENCH_WS_INGEST must be grpc or bus');
 const ingestPerS = AGENTS * SERIES_PER_AGENT;
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
 
@@ -58,6 +63,7 @@ interface PhaseResult {
   closed: number;
   ingestedPerS: number;
   skippedBatches: number;
+  coalesced: number;
 }
 
 async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
@@ -72,9 +78,14 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
     ]);
     children.push(c);
     await next(c, 'ready');
-    const load = start('./ws-bench-load.ts', [`127.0.0.1:${ready.grpcPort}`, String(ready.agentToken)]);
-    children.push(load);
-    await next(load, 'ready');
+    let load = hub;
+    if (ingest === 'grpc') {
+      load = start('./ws-bench-load.ts', [`127.0.0.1:${ready.grpcPort}`, String(ready.agentToken)]);
+      children.push(load);
+      await next(load, 'ready');
+    } else {
+      hub.send({ type: 'load' });
+    }
     let lastStats: Msg = { type: 'stats', sent: 0, skipped: 0 };
     load.on('message', (m: Msg) => {
       if (m.type === 'stats') lastStats = m;
@@ -97,8 +108,10 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
       hubCpuPercent: Number(hr.cpuPercent),
       hubMaxRssMb: Number(hr.maxRssMb),
       closed: Number(cr.closed),
-      ingestedPerS: (Number(lastStats.sent) - sentBefore) / measureS,
+      ingestedPerS:
+        ingest === 'grpc' ? (Number(lastStats.sent) - sentBefore) / measureS : Number(hr.directSentPerS),
       skippedBatches: Number(lastStats.skipped) - skippedBefore,
+      coalesced: Number(hr.coalesced),
     };
   } finally {
     for (const child of children.reverse()) {
@@ -112,10 +125,16 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
 const fmt = (r: PhaseResult): string =>
   `p50=${r.p50}ms p99=${r.p99}ms max=${r.max.toFixed(0)}ms delivered=${r.samplesPerS.toFixed(0)} samples/s ` +
   `frames=${r.framesPerS.toFixed(0)}/s ingested=${r.ingestedPerS.toFixed(0)}/s skipped_batches=${r.skippedBatches} ` +
-  `hub_cpu=${r.hubCpuPercent.toFixed(0)}% hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed}`;
+  `hub_cpu=${r.hubCpuPercent.toFixed(0)}% hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed} ` +
+  `coalesced_total=${r.coalesced}`;
 
 console.log(
-  `bench:ws ${clients} clients, ${ingestPerS} samples/s through gRPC ingest, warmup ${warmupS}s, measure ${measureS}s`,
+  `load average before the run: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+console.log(
+  `bench:ws ${clients} clients, ${ingestPerS} samples/s through ${ingest === 'grpc' ? 'gRPC ingest' : 'the bus directly'}, warmup ${warmupS}s, measure ${measureS}s`,
 );
 const stream = await phase('stream');
 console.log(`stream   ${fmt(stream)}`);
