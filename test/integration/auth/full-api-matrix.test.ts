@@ -47,6 +47,7 @@ let routes: Route[];
 const asked: Permission[] = [];
 const keys = new Map<string, string>();
 
+// Opening the embedded store takes long on a busy 2-core machine.
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'aiops-auth-matrix-'));
   store = await openStore(
@@ -96,7 +97,7 @@ beforeAll(async () => {
       keys.set(`${role}/${scope}`, key);
     }
   }
-});
+}, 180_000);
 
 afterAll(async () => {
   await app?.close();
