@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../../hub/errors.js';
+import { InputError, PermanentError } from '../../../hub/errors.js';
 import type { StoreConfig } from '../../../hub/store/open-store.js';
 import { PgStore } from '../../../hub/store/postgres/pg-store.js';
 import type {
@@ -255,7 +255,7 @@ export function storeContract(name: string, makeEngine: () => Promise<EngineUnde
         // NOT NULL violation on events.kind happens after the samples were written.
         const bad = { ...event(c, T0, 'warning'), kind: null as unknown as string };
         app.add(batch(agent, 2, [[s as number, T0 + 1, 2]], { events: [bad] }));
-        await expect(app.commit()).rejects.toThrow();
+        await expect(app.commit()).rejects.toThrow(PermanentError);
         expect(await countSamples(store, [s as number])).toBe(0);
         expect(await store.lastSequence(agent)).toBe(0);
         expect(await store.events({ cluster: c })).toEqual([]);
