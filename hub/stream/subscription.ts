@@ -12,6 +12,7 @@ export interface SubscriptionSink {
     timestampsMs: readonly number[],
     values: readonly number[],
     encoded: string | undefined,
+    nowMs: number,
   ): void;
   offerEvent(sub: Subscription, event: EventRecord): void;
   offerAnomaly(sub: Subscription, anomaly: AnomalyMessage): void;
