@@ -7,7 +7,7 @@ import type { CollectorFactory } from './collectors/collector.js';
 import { collectorFactories } from './collectors/registry.js';
 import { Scheduler, type ScheduledCollector } from './collectors/scheduler.js';
 import type { AgentConfig } from './config.js';
-import { encodeBatch } from './encode/batch.js';
+import { buildBatch, encodeBatchMessage, type Batch } from './encode/batch.js';
 import { SeriesRefTable } from './encode/series-refs.js';
 import { ConfigError } from './errors.js';
 import type { AgentEvent, Collection } from './model/telemetry.js';
@@ -17,6 +17,9 @@ import { Batcher } from './pipeline/batcher/batcher.js';
 import { Sender } from './pipeline/sender/sender.js';
 import { Spool } from './pipeline/spool/spool.js';
 import { AGENT_VERSION } from './version.js';
+
+/** Decoded batches kept for the sender: about one hub window, so memory stays small. */
+const RECENT_BATCHES = 8;
 
 /** Something that runs until stopped. `stop()` is safe before start completes and safe twice. */
 export interface Service {
@@ -60,6 +63,7 @@ export async function startAgent(
   let spool: Spool | undefined;
   // eslint-disable-next-line prefer-const -- same
   let sender: Sender | undefined;
+  const recent = new Map<number, Batch>();
   const refs = new SeriesRefTable(join(config.dataDir, 'series-refs.jsonl'), {
     sync: config.spool.fsync !== 'never',
     logger: log,
@@ -67,7 +71,17 @@ export async function startAgent(
   const batcher = new Batcher({
     ...config.batch,
     flush: (collections, samples) => {
-      spool!.append((sequence) => encodeBatch(sequence, collections, refs), samples);
+      let built: Batch | undefined;
+      const sequence = spool!.append(
+        (seq) => encodeBatchMessage((built = buildBatch(seq, collections, refs))),
+        samples,
+      );
+      // The last few batches stay decoded for the sender (see SenderOptions.recent).
+      recent.set(sequence, built!);
+      for (const old of recent.keys()) {
+        if (recent.size <= RECENT_BATCHES) break;
+        recent.delete(old);
+      }
       metrics.batchesSpooledTotal.inc();
       sender?.notify();
     },
@@ -173,6 +187,7 @@ export async function startAgent(
     },
     spool,
     metrics,
+    recent: (sequence) => recent.get(sequence),
     logger: log.child({ component: 'sender' }),
     ...config.sender,
   });

@@ -22,6 +22,19 @@ export function encodeBatch(
   collections: readonly Collection[],
   refs: SeriesRefTable,
 ): Uint8Array {
+  return encodeBatchMessage(buildBatch(sequence, collections, refs));
+}
+
+export function encodeBatchMessage(batch: PbBatch): Uint8Array {
+  return PbBatch.encode(batch).finish();
+}
+
+/** The Batch message for `collections` (refs assigned and made durable). */
+export function buildBatch(
+  sequence: number,
+  collections: readonly Collection[],
+  refs: SeriesRefTable,
+): PbBatch {
   const bySeries = new Map<number, { ts: number[]; values: number[] }>();
   const events: PbEvent[] = [];
   const inventory: InventoryFact[] = [];
@@ -64,7 +77,7 @@ export function encodeBatch(
   }
   // Refs must be durable before a record that uses them.
   refs.flush();
-  return PbBatch.encode({ sequence, droppedBefore: 0, series, samples, events, inventory }).finish();
+  return { sequence, droppedBefore: 0, series, samples, events, inventory };
 }
 
 export function decodeBatch(bytes: Uint8Array): PbBatch {

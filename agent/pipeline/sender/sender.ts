@@ -11,6 +11,7 @@ import {
   IngestServiceClient,
   rejectReasonToJSON,
   type Ack,
+  type Batch,
   type Hello,
   type StreamRequest,
   type StreamResponse,
@@ -36,6 +37,12 @@ export interface SenderOptions {
   readonly permanentRetryMs: number;
   /** A stream that has not answered Hello within this is abandoned and retried. */
   readonly welcomeTimeoutMs: number;
+  /**
+   * The decoded form of a recently spooled batch, when the writer still has
+   * it: spares decoding what was just encoded when the hub keeps up. Never
+   * mutated by the sender.
+   */
+  readonly recent?: (sequence: number) => Batch | undefined;
 }
 
 export type SenderState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'rejected' | 'stopped';
@@ -231,9 +238,10 @@ export class Sender {
       if (records.length === 0) return;
       for (const rec of records) {
         s.readCursor = rec.sequence;
-        let batch;
+        let batch: Batch;
         try {
-          batch = decodeBatch(rec.payload);
+          const known = this.options.recent?.(rec.sequence);
+          batch = known ? { ...known } : decodeBatch(rec.payload);
         } catch (err) {
           // CRC-valid but undecodable: not ours to fix; the gap is declared on the next batch.
           logger.error({ err, sequence: rec.sequence }, 'spooled batch undecodable, skipped');

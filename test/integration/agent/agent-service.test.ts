@@ -85,8 +85,15 @@ describeWithComponent('PostgreSQL', pgMissing, 'startAgent with the host collect
         10_000,
       );
       expect(metrics).toContain('host_cpu_seconds_total');
-      const inv = await db.query(`SELECT kind FROM inventory WHERE cluster = 'svc-ok' AND source = 'host'`);
-      expect(inv.rows).toEqual([{ kind: 'host' }]);
+      const inv = await waitFor(
+        'host inventory stored',
+        async () => {
+          const r = await db.query(`SELECT kind FROM inventory WHERE cluster = 'svc-ok' AND source = 'host'`);
+          return r.rows.length > 0 ? r.rows : undefined;
+        },
+        10_000,
+      );
+      expect(inv).toEqual([{ kind: 'host' }]);
       const health = await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json();
       expect(health).toMatchObject({
         status: 'ok',
