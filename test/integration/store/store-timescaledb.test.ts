@@ -160,6 +160,14 @@ describeWithComponent('TimescaleDB (PGlite build)', timescaleMissing(), 'Store o
       expect(raw[0]?.points.map((p) => p.value)).toEqual([0.01, 0.04]);
       const latest = await store.latest({ cluster: 'ts' });
       expect(latest.map((l) => [l.timestampMs - t0, l.value])).toEqual([[1079 * 10_000, 179.05]]);
+
+      // Proof that minute and hour steps read the aggregates: with the raw
+      // chunks dropped, raw-table steps find nothing while 1m/1h still answer.
+      await store.sql.query("SELECT drop_chunks('samples', older_than => now() - INTERVAL '1 day')");
+      expect(await q(30_000, 'avg')).toEqual([]);
+      const afterDrop = await snapshot();
+      expect(afterDrop.h1avg).toEqual(realTime.h1avg);
+      expect(afterDrop.m1last).toEqual(realTime.m1last);
     });
   });
 });
