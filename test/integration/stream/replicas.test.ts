@@ -38,10 +38,13 @@ class Replica {
     return `ws://127.0.0.1:${await this.port}/api/v1/stream`;
   }
 
+  /** Sum of the metric's series whose labels contain `labels` (all of them when empty). */
   async metric(name: string, labels = ''): Promise<number> {
     const text = await (await fetch(`http://127.0.0.1:${await this.port}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    return text
+      .split('\n')
+      .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(labels))
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   }
 
   stop(): void {
@@ -159,13 +162,12 @@ describeWithComponent('redis-server', redisMissing ?? redisServer, 'replicas acr
     await deliver(a, client, 1);
 
     await stopRedis();
-    // While Redis is down, publishing neither blocks nor queues: it is counted as dropped.
-    for (let i = 0; i < 5; i++) a.publish(sample(2));
-    await eventually(async () =>
-      expect(
-        await a.metric('aiops_bus_publish_dropped_batches_total', 'bus="redis",reason="disconnected"'),
-      ).toBeGreaterThan(0),
-    );
+    // While Redis is down, publishing neither blocks nor queues: it is counted as dropped
+    // ("error" while ioredis has not yet noticed the closed socket, "disconnected" after).
+    await eventually(async () => {
+      a.publish(sample(2));
+      expect(await a.metric('aiops_bus_publish_dropped_batches_total', 'bus="redis"')).toBeGreaterThan(0);
+    }, 15_000);
     await startRedis();
     await deliver(a, client, 3, 30_000);
     expect(client.closeCode).toBeUndefined();
