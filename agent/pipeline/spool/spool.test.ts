@@ -138,6 +138,29 @@ describe('Spool', () => {
     spool.close();
   });
 
+  it('calls a damaged last record of an older segment a CRC mismatch and leaves the file alone', () => {
+    const { dir, open, corruptions } = setup({ segmentMaxBytes: 1024 });
+    let spool = open();
+    appendN(spool, 12); // segment 1 holds 1-9 (1116 bytes), segment 2 holds 10-12
+    spool.close();
+    const first = join(
+      dir,
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.seg'))
+        .sort()[0]!,
+    );
+    const bytes = readFileSync(first);
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0xff; // inside record 9's payload
+    writeFileSync(first, bytes);
+    spool = open();
+    expect(corruptions).toEqual([
+      { segment: expect.any(String), offset: 124 * 8, bytes: 124, reason: 'crc_mismatch' },
+    ]);
+    expect(statSync(first).size).toBe(124 * 9);
+    expect(spool.readAfter(0, 100).map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12]);
+    spool.close();
+  });
+
   it('cuts a torn tail after a crash, reports it and appends after the last valid record', () => {
     const { dir, open, corruptions } = setup({ segmentMaxBytes: 64 * 1024 });
     let spool = open();
