@@ -139,8 +139,8 @@ describe('NoveltyDetector contract', () => {
 describe('NoveltyDetector detection on synthetic series', () => {
   for (const [label, hints] of RANGES) {
     describe(`with ${label}`, () => {
-      it('raises few false alarms on stationary noise (at most 6 in 5,500 rows, seeds 1–5)', () => {
-        for (const seed of SEEDS) expect(alerts(noise(seed, ROWS), hints).length).toBeLessThanOrEqual(6);
+      it('raises few false alarms on stationary noise (at most 8 in 5,500 rows, seeds 1–5)', () => {
+        for (const seed of SEEDS) expect(alerts(noise(seed, ROWS), hints).length).toBeLessThanOrEqual(8);
       });
 
       it('flags a single 8σ spike on its own row, naming it a spike', () => {

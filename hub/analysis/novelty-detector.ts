@@ -15,10 +15,11 @@
  *
  * Where a row already has some evidence, a second stage (shape-stage.ts)
  * adds more when the shape of the last few samples is far from every shape
- * the series has shown.
+ * the series has shown. A second calibration then shifts the evidence by
+ * how rarely this series has recently had a row that surprising.
  *
  * All state lives in one ArrayBuffer of fixed size (about 3 KB with the
- * default parameters), so a snapshot is a byte copy; cost per sample is ten
+ * default parameters), so a snapshot is a byte copy; cost per sample is thirteen
  * hash-table probes and one small nearest-prototype search.
  * docs/anomaly-detection.md explains the design.
  */
@@ -28,7 +29,7 @@ import { DEFAULT_NOVELTY_PARAMS, type NoveltyParams, validateNoveltyParams } fro
 import { ShapeStage } from './shape-stage.js';
 
 /** Identifies the snapshot layout; bump when the layout changes. */
-const FORMAT_TAG = 0x4e4f5632; // 'NOV2'
+const FORMAT_TAG = 0x4e4f5633; // 'NOV3'
 
 // Slots of the Float64 scalar block.
 const TAG = 0;
@@ -46,15 +47,21 @@ const FAST_MEAN = 10;
 const FAST_VAR = 11;
 const PEAK = 12;
 const PEAK_SLOT = 13;
-const RATE = 14;
+/** EW frequency of rows with at least hotNats of evidence. */
+const HOT_RATE = 14;
+const RATE = 15;
 
 // Context kinds: (scale, tiling, length) for the level contexts, then the step and time-of-day contexts.
 const LEVEL_KINDS_PER_TILING = 4; // 2 scales × 2 lengths
 const MAX_TILINGS = 4;
 const KIND_DELTA = LEVEL_KINDS_PER_TILING * MAX_TILINGS;
 const KIND_TOD = KIND_DELTA + 1;
-const KINDS = KIND_TOD + 1;
+/** One time-of-day kind per scale and tiling, like the level contexts. */
+const KINDS = KIND_TOD + 2 * MAX_TILINGS;
 const SCALARS = RATE + KINDS;
+
+/** Lowest hot-row frequency the second calibration believes (about 1 in 100,000 rows). */
+const HOT_RATE_FLOOR = 1e-5;
 
 /** x is clamped below 1 so the top of the range shares the top bin (no special bin for the exact maximum). */
 const X_TOP = 0.999999;
@@ -129,6 +136,7 @@ export class NoveltyDetector implements Detector {
     s[MAX] = fixed ? max : -Infinity;
     s[PARAMS_HASH] = paramsHash(p);
     s[PEAK_SLOT] = -1;
+    s[HOT_RATE] = p.hotRateRef;
     for (let k = 0; k < KINDS; k++) s[RATE + k] = p.rateInit;
   }
 
@@ -160,10 +168,16 @@ export class NoveltyDetector implements Detector {
     }
     if (p.todHours > 0) {
       const hour = (((timestampMs / 3_600_000) % 24) + 24) % 24;
-      this.#probe(
-        KIND_TOD,
-        Math.floor(hour / p.todHours) * 131 + Math.min(p.levels - 1, Math.floor(xl * p.levels)),
-      );
+      const bucket = Math.floor(hour / p.todHours) * 131;
+      // The level within its time-of-day bucket, on the same scales and
+      // grids as the level contexts: a level that is new at this time of day
+      // weighs as much as one that is new outright.
+      for (let v = 0; v < 2 * p.tilings; v++) {
+        const cur = (v & 1) === 0 ? xl : x;
+        const offset = (v >> 1) / (p.tilings * p.levels);
+        const q = Math.floor((Math.min(cur, X_TOP) + offset) * p.levels);
+        this.#probe(KIND_TOD + v, bucket + q + v * 17);
+      }
     }
     s[PREV_X] = x;
     s[PREV_XL] = xl;
@@ -174,6 +188,17 @@ export class NoveltyDetector implements Detector {
     const shapeZ = this.#shape.observe(n, xl);
     if (this.#info > 0 && shapeZ > p.shapeZ) this.#info += (shapeZ - p.shapeZ) * p.shapeNatsPerSd;
 
+    // Second calibration, over rows rather than contexts: how often has
+    // this series recently had a row this surprising? A series whose hot
+    // rows are rarer than hotRateRef gets up to ln(hotRateRef/HOT_RATE_FLOOR)
+    // nats more, one that runs hot gets less (never below 0).
+    const hotRate = s[HOT_RATE]!;
+    const hot = this.#info >= p.hotNats ? 1 : 0;
+    if (this.#info > 0 && p.hotWeight > 0) {
+      const shift = p.hotWeight * Math.log(p.hotRateRef / Math.max(hotRate, HOT_RATE_FLOOR));
+      this.#info = Math.max(0, this.#info + shift);
+    }
+    s[HOT_RATE] = hotRate + p.hotRateAlpha * (hot - hotRate);
     // Every row is learnt, but no score is given until warm-up is over.
     const evidence = n > p.warmupRows ? 1 - Math.exp(-this.#info / p.infoScale) : 0;
     const score = this.#rest(n, evidence);
@@ -332,11 +357,11 @@ export class NoveltyDetector implements Detector {
 
 /**
  * The score at or above which the detector alerts by default: 1 − e^(−E/5)
- * = 0.93 at E ≈ 13.3 nats of evidence, about two contexts new at once in a
- * settled series. Chosen in the middle of the range (0.90–0.96) where the
- * NAB standard score stays within a point of its best (docs/anomaly-detection.md).
+ * = 0.96 at E ≈ 16.1 nats of evidence, about two contexts new at once in a
+ * settled series. Chosen in the middle of the range (0.93–0.98) where the
+ * NAB standard score stays within 1.5 points of its best (docs/anomaly-detection.md).
  */
-export const NOVELTY_DEFAULT_THRESHOLD = 0.93;
+export const NOVELTY_DEFAULT_THRESHOLD = 0.96;
 
 /** Factory for context-novelty detectors that share one parameter set. */
 export function noveltyDetectorFactory(params: NoveltyParams = DEFAULT_NOVELTY_PARAMS): DetectorFactory {

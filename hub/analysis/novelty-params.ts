@@ -35,6 +35,14 @@ export interface NoveltyParams extends ShapeParams {
   readonly shapeZ: number;
   /** Nats of evidence per SD of shape surprise above shapeZ. */
   readonly shapeNatsPerSd: number;
+  /** Evidence (nats) from which a row counts as hot for the second calibration. */
+  readonly hotNats: number;
+  /** EW rate of the hot-row frequency (its memory is about 1/hotRateAlpha rows). */
+  readonly hotRateAlpha: number;
+  /** Hot-row frequency at which the second calibration neither adds nor removes evidence; also its start value. */
+  readonly hotRateRef: number;
+  /** Nats added per unit of ln(hotRateRef / hot-row frequency); 0 disables the second calibration. */
+  readonly hotWeight: number;
   /** EW rates of the slow and fast moments used only to name the reason of an alert. */
   readonly slowAlpha: number;
   readonly fastAlpha: number;
@@ -60,6 +68,10 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   shapeWarmupRows: 100,
   shapeZ: 3,
   shapeNatsPerSd: 1,
+  hotNats: 12,
+  hotRateAlpha: 0.0005,
+  hotRateRef: 0.002,
+  hotWeight: 1,
   slowAlpha: 0.01,
   fastAlpha: 0.1,
 };
@@ -88,6 +100,8 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
   if (!(p.shapeZ >= 0)) problems.push(`shapeZ must be >= 0, got ${p.shapeZ}`);
   if (!(p.shapeNatsPerSd >= 0)) problems.push(`shapeNatsPerSd must be >= 0, got ${p.shapeNatsPerSd}`);
   if (!(p.todHours >= 0 && p.todHours <= 24)) problems.push(`todHours must be in [0, 24], got ${p.todHours}`);
+  if (!(p.hotNats > 0)) problems.push(`hotNats must be > 0, got ${p.hotNats}`);
+  if (!(p.hotWeight >= 0)) problems.push(`hotWeight must be >= 0, got ${p.hotWeight}`);
   if (!(p.logK > 0)) problems.push(`logK must be > 0, got ${p.logK}`);
   for (const f of [
     'rateAlpha',
@@ -97,6 +111,8 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
     'fastAlpha',
     'shapeRate',
     'shapeMomentAlpha',
+    'hotRateAlpha',
+    'hotRateRef',
   ] as const)
     frac(f);
   for (const f of ['infoScale'] as const) if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
