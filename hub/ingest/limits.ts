@@ -25,7 +25,7 @@ export interface IngestLimits {
 export interface WriterLimits {
   /** A commit stops taking batches once it holds this many samples. */
   readonly maxCommitSamples: number;
-  /** Batches of one agent taken per round-robin turn (fairness cap). */
+  /** Batches of one agent per transaction (fairness cap; keep it below the window so the rest stays queued). */
   readonly perAgentBatchesPerTurn: number;
   /** Transactions in flight at once (each on its own connection, if the store pools). */
   readonly concurrentCommits: number;
@@ -39,7 +39,7 @@ export const DEFAULT_INGEST_LIMITS: IngestLimits = {
   maxLabelValueLength: 1024,
   maxSampleAgeMs: 7 * 24 * 3600_000,
   maxFutureSkewMs: 10 * 60_000,
-  window: 4,
+  window: 8,
   maxEventsPerBatch: 10_000,
   maxInventoryPerBatch: 10_000,
 };

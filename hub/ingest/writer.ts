@@ -15,7 +15,7 @@ export interface WriteJob {
 /**
  * Group commit: validated batches from every stream queue here per agent;
  * the writer takes them round-robin (at most perAgentBatchesPerTurn per agent
- * per turn, until maxCommitSamples) into one Appender transaction, so one
+ * per transaction, up to maxCommitSamples) into one Appender transaction, so one
  * transaction's fixed cost is shared and a flooding agent cannot push the
  * others' batches back by more than one transaction. Each agent has at most
  * one transaction in flight, so its batches reach the store in sequence order
@@ -29,6 +29,7 @@ export class GroupCommitWriter {
   private readonly busy = new Set<string>();
   private inFlight = 0;
   private queued = 0;
+  private queuedSamples = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -53,6 +54,7 @@ export class GroupCommitWriter {
     }
     q.push(job);
     this.queued++;
+    this.queuedSamples += job.sampleCount;
     this.metrics.queuedBatches.set(this.queued);
     this.pump();
   }
@@ -77,39 +79,44 @@ export class GroupCommitWriter {
     }
   }
 
-  /** Takes the next transaction's jobs, round-robin over agents that are not busy. */
+  /**
+   * Takes the next transaction's jobs: one pass round-robin over agents that
+   * are not busy, at most perAgentBatchesPerTurn batches each. Taking only a
+   * part of an agent's window keeps the rest queued while this transaction
+   * runs, so the agent's connection never idles waiting for acks to travel
+   * and new batches to arrive. The transaction's size is the queued work
+   * shared over the free connections (capped by maxCommitSamples), so
+   * concurrent transactions split the work instead of one taking it all.
+   */
   private take(): WriteJob[] {
     const jobs: WriteJob[] = [];
     const taken = new Set<string>();
+    const free = Math.max(1, this.limits.concurrentCommits - this.inFlight);
+    const target = Math.min(this.limits.maxCommitSamples, Math.max(1, Math.ceil(this.queuedSamples / free)));
     let samples = 0;
-    let progress = true;
-    while (samples < this.limits.maxCommitSamples && progress) {
-      progress = false;
-      const n = this.ring.length;
-      for (let k = 0; k < n && samples < this.limits.maxCommitSamples; k++) {
-        if (this.ring.length === 0) break;
-        this.cursor %= this.ring.length;
-        const agentId = this.ring[this.cursor]!;
-        if (this.busy.has(agentId)) {
-          this.cursor++;
-          continue;
-        }
-        const q = this.queues.get(agentId)!;
-        for (let i = 0; i < this.limits.perAgentBatchesPerTurn && q.length > 0; i++) {
-          if (samples > 0 && samples + q[0]!.sampleCount > this.limits.maxCommitSamples) break;
-          const job = q.shift()!;
-          jobs.push(job);
-          samples += job.sampleCount;
-          this.queued--;
-          taken.add(agentId);
-          progress = true;
-        }
-        if (q.length === 0) {
-          this.queues.delete(agentId);
-          this.ring.splice(this.cursor, 1);
-        } else {
-          this.cursor++;
-        }
+    const n = this.ring.length;
+    for (let k = 0; k < n && samples < target && this.ring.length > 0; k++) {
+      this.cursor %= this.ring.length;
+      const agentId = this.ring[this.cursor]!;
+      if (this.busy.has(agentId)) {
+        this.cursor++;
+        continue;
+      }
+      const q = this.queues.get(agentId)!;
+      for (let i = 0; i < this.limits.perAgentBatchesPerTurn && q.length > 0; i++) {
+        if (samples > 0 && samples + q[0]!.sampleCount > this.limits.maxCommitSamples) break;
+        const job = q.shift()!;
+        jobs.push(job);
+        samples += job.sampleCount;
+        this.queued--;
+        this.queuedSamples -= job.sampleCount;
+        taken.add(agentId);
+      }
+      if (q.length === 0) {
+        this.queues.delete(agentId);
+        this.ring.splice(this.cursor, 1);
+      } else {
+        this.cursor++;
       }
     }
     for (const a of taken) this.busy.add(a);
@@ -157,6 +164,7 @@ export class GroupCommitWriter {
         this.ring = this.ring.filter((x) => x !== a);
         this.queued -= q.length;
         for (const job of q) {
+          this.queuedSamples -= job.sampleCount;
           jobs.push(job);
           outcomes.set(job, failure);
         }

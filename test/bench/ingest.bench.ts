@@ -16,10 +16,12 @@
  * function, N concurrent writers, in chunks the size of the hub's group
  * commits.
  *
- * Environment: BENCH_CLIENTS (4), BENCH_BATCHES (batches per client, 150),
+ * Environment: BENCH_CLIENTS (4), BENCH_BATCHES (batches per client, 150 on
+ * PostgreSQL, 10 on PGlite),
  * BENCH_NODES (nodes per client, 2), BENCH_SECONDS_PER_BATCH (8),
  * BENCH_WRITERS (hub writer connections = COPY connections, default
- * BENCH_CLIENTS).
+ * BENCH_CLIENTS); tuning experiments: BENCH_WINDOW, BENCH_PER_AGENT,
+ * BENCH_COMMIT_SAMPLES (hub defaults otherwise).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -46,7 +48,8 @@ const env = (name: string, dflt: number): number => {
   return n;
 };
 const CLIENTS = env('BENCH_CLIENTS', 4);
-const BATCHES = env('BENCH_BATCHES', 150);
+// Embedded PGlite writes ~10k rows/s here: fewer batches keep its run near a minute.
+const BATCHES = env('BENCH_BATCHES', process.env.AIOPS_TEST_PG_URL ? 150 : 10);
 const NODES = env('BENCH_NODES', 2);
 const SECONDS_PER_BATCH = env('BENCH_SECONDS_PER_BATCH', 8);
 /** Hub writer connections (concurrent group commits) = baseline COPY connections. */

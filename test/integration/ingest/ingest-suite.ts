@@ -93,7 +93,7 @@ export function defineIngestSuite(engine: Engine, pgUrl?: string): void {
     const s = client.stream(await tokenFor(cluster));
     s.hello({ agentId: `${cluster}-a1`, cluster, node: 'gpu-node-1', capabilities: ['gpu'] });
     const w = await s.next();
-    expect(w.msg).toMatchObject({ $case: 'welcome', welcome: { lastAckedSequence: 0, window: 4 } });
+    expect(w.msg).toMatchObject({ $case: 'welcome', welcome: { lastAckedSequence: 0, window: 8 } });
     const t0 = Math.floor(now() / 1000) * 1000 - 10_000;
     s.batch({
       sequence: 1,

@@ -148,7 +148,7 @@ describe('a third-party agent built from docs/protocol.md and the .proto (proto-
     agent.send({ hello });
     const welcome = await agent.receive();
     expect(welcome.msg).toBe('welcome');
-    expect(welcome.welcome).toMatchObject({ last_acked_sequence: 0, window: 4 });
+    expect(welcome.welcome).toMatchObject({ last_acked_sequence: 0, window: 8 });
     agent.send({ batch });
     const ack = await agent.receive();
     expect(ack.msg).toBe('ack');
