@@ -15,6 +15,8 @@ interface Agent {
   stream: TestStream;
   sequence: number;
   acked: number;
+  /** Unacked batches the hub allows (Welcome.window). */
+  window: number;
 }
 const agents: Agent[] = [];
 const defs = Array.from({ length: SERIES_PER_AGENT }, (_, i) => {
@@ -35,7 +37,8 @@ for (let a = 0; a < AGENTS; a++) {
   stream.hello({ agentId: `bench-agent-${a}`, cluster: CLUSTER, node: `node-${a}`, version: 'bench/0' });
   const welcome = await stream.next();
   if (welcome.msg?.$case !== 'welcome') throw new Error(`agent ${a}: no welcome`);
-  const agent: Agent = { stream, sequence: welcome.msg.welcome.lastAckedSequence, acked: 0 };
+  const { lastAckedSequence, window } = welcome.msg.welcome;
+  const agent: Agent = { stream, sequence: lastAckedSequence, acked: lastAckedSequence, window };
   stream.call.on('data', (m: { msg?: { $case: string; ack?: { sequence: number } } }) => {
     if (m.msg?.$case === 'ack' && m.msg.ack) agent.acked = Math.max(agent.acked, m.msg.ack.sequence);
   });
@@ -52,8 +55,8 @@ function sendNext(): void {
   const agent = agents[turn % AGENTS]!;
   const first = turn < AGENTS;
   turn++;
-  // Respect the ingest window (4 unacked batches); a skipped batch is counted, not queued.
-  if (agent.sequence - agent.acked >= 4 && !first) {
+  // Respect the ingest window; a batch that would exceed it is skipped and counted, not queued.
+  if (agent.sequence - agent.acked >= agent.window && !first) {
     skipped++;
   } else {
     const now = Date.now();
