@@ -2,9 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { Authenticator, Authorizer } from './api/access.js';
-import { AdminOnlyAuthorizer, AdminTokenAuthenticator } from './api/admin-token.js';
 import { buildApi } from './api/app.js';
+import { RevocationWatcher } from './auth/agents/revocation-watcher.js';
+import { buildAuth, type AuthSettings } from './auth/build-auth.js';
+import { securityPlugin } from './auth/http/security-plugin.js';
+import { authMigrations } from './auth/migrations.js';
+import { assertSafeListeners } from './auth/tls/listen-guard.js';
+import {
+  loadTlsMaterial,
+  reloadServerCertificate,
+  secureServerOptions,
+  type TlsFiles,
+} from './auth/tls/tls-files.js';
 import { metricsRoute } from './api/routes/metrics.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
@@ -38,9 +47,35 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'aiops_hub_' });
 
+  const httpTls: TlsFiles | undefined =
+    config.httpTlsCertFile && config.httpTlsKeyFile
+      ? { certFile: config.httpTlsCertFile, keyFile: config.httpTlsKeyFile }
+      : undefined;
+  // Refuse plain-text listeners other machines can reach before opening anything.
+  assertSafeListeners([
+    {
+      name: 'HTTP API',
+      host: config.httpAddress.host,
+      tls: httpTls !== undefined,
+      allowInsecure: config.allowInsecureListen,
+    },
+    {
+      name: 'gRPC ingest',
+      host: config.grpcAddress.host,
+      tls: config.grpcTlsCertFile !== undefined,
+      allowInsecure: config.allowInsecureListen,
+    },
+  ]);
+  const httpsOptions = httpTls ? secureServerOptions(await loadTlsMaterial(httpTls)) : undefined;
+
   const store = await openStore(
-    { databaseUrl: config.databaseUrl, dataDir: config.dataDir, retentionDays: config.retentionDays },
-    logger.child({ component: 'store' }),
+    {
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      retentionDays: config.retentionDays,
+      extraMigrations: authMigrations,
+    },
+    logger,
   );
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stopAll = async (): Promise<void> => {
@@ -80,17 +115,37 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
 
     const adminTokenGenerated = config.adminToken === undefined;
     const adminToken = config.adminToken ?? `aiops_admin_${randomBytes(32).toString('base64url')}`;
-    const authenticator: Authenticator = new AdminTokenAuthenticator(adminToken);
-    const authorizer: Authorizer = new AdminOnlyAuthorizer();
+    const auth = buildAuth(authSettings(config, adminToken, httpTls !== undefined), {
+      sql: store.sql,
+      enrollmentTokens: store.enrollmentTokens,
+      logger,
+      onEnrollmentTokenRevoked: (id) => ingest.revokeToken(id),
+    });
+    stops.push(() => auth.close());
+    const { authenticator, authorizer } = auth;
+    // Revocations made through another replica reach this one's streams within a poll.
+    const revocations = new RevocationWatcher({
+      tokens: store.enrollmentTokens,
+      onRevoked: (ids) => ids.forEach((id) => ingest.revokeToken(id)),
+      logger: logger.child({ component: 'revocation-watcher' }),
+    });
+    revocations.start();
+    stops.push(() => revocations.stop());
 
     const api = await buildApi({
       store,
       authenticator,
       authorizer,
       logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      https: httpsOptions,
+      beforeRoutes: async (app) => {
+        await app.register(securityPlugin, auth.security);
+      },
       extensions: [
         async (app) => {
           await metricsRoute(app, registry);
+          await auth.routes(app);
         },
       ],
       rootExtensions: [
@@ -107,13 +162,21 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
     });
     await api.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
     stops.push(() => api.close());
+    if (httpTls) {
+      const watch = reloadServerCertificate(
+        api.server as unknown as Parameters<typeof reloadServerCertificate>[0],
+        httpTls,
+        logger,
+      );
+      stops.push(async () => watch.close());
+    }
     const httpPort = (api.server.address() as { port: number }).port;
 
     return {
       store,
       ingest,
       api,
-      httpUrl: `http://${formatAddress({ host: config.httpAddress.host, port: httpPort })}`,
+      httpUrl: `${httpTls ? 'https' : 'http'}://${formatAddress({ host: config.httpAddress.host, port: httpPort })}`,
       grpcAddress: formatAddress({ host: config.grpcAddress.host, port: grpcPort }),
       adminToken,
       adminTokenGenerated,
@@ -123,4 +186,28 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
     await stopAll();
     throw err;
   }
+}
+
+/** The security settings of hub/auth from the hub's configuration. */
+function authSettings(config: HubConfig, adminToken: string, tls: boolean): AuthSettings {
+  return {
+    oidc:
+      config.oidcIssuer && config.oidcAudience
+        ? {
+            issuer: config.oidcIssuer,
+            audience: config.oidcAudience,
+            typ: config.oidcTyp === 'allow' ? 'allow' : 'require',
+            usernameClaim: config.oidcUsernameClaim,
+            usernamePrefix: config.oidcUsernamePrefix,
+            groupsClaim: config.oidcGroupsClaim,
+            groupsPrefix: config.oidcGroupsPrefix,
+          }
+        : undefined,
+    adminToken,
+    bootstrapAdmins: { users: config.bootstrapAdminUsers, groups: config.bootstrapAdminGroups },
+    apiKeyMaxLifetimeDays: config.apiKeyMaxLifetimeDays,
+    corsOrigins: config.corsOrigins,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    tls,
+  };
 }

@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
  * is checked against SETTINGS by a test.
  */
 
-type Kind = 'string' | 'int' | 'bool' | 'address';
+type Kind = 'string' | 'int' | 'bool' | 'address' | 'list';
 
 interface Setting<K extends Kind = Kind> {
   readonly env: string;
@@ -91,7 +91,8 @@ export const SETTINGS = [
     key: 'allInOne',
     kind: 'bool',
     default: 'false',
-    description: 'Also start a local agent as a child process, enrolled automatically into cluster `local` (what `npm start` does).',
+    description:
+      'Also start a local agent as a child process, enrolled automatically into cluster `local` (what `npm start` does).',
   },
   {
     env: 'AIOPS_AGENT_DATA_DIR',
@@ -157,6 +158,148 @@ export const SETTINGS = [
     description: 'Samples further in the future than this are rejected.',
   },
   {
+    env: 'AIOPS_OIDC_ISSUER',
+    key: 'oidcIssuer',
+    kind: 'string',
+    default: undefined,
+    description: 'OIDC issuer URL (https) whose JWT access tokens the API accepts. Unset: OIDC off.',
+  },
+  {
+    env: 'AIOPS_OIDC_AUDIENCE',
+    key: 'oidcAudience',
+    kind: 'string',
+    default: undefined,
+    description:
+      'The hub\u2019s resource identifier that access tokens must name in `aud` (required with an issuer).',
+  },
+  {
+    env: 'AIOPS_OIDC_TYP',
+    key: 'oidcTyp',
+    kind: 'string',
+    default: 'require',
+    description:
+      '`require`: tokens must have JOSE `typ: at+jwt` (RFC 9068); `allow`: also plain JWT or no typ.',
+  },
+  {
+    env: 'AIOPS_OIDC_USERNAME_CLAIM',
+    key: 'oidcUsernameClaim',
+    kind: 'string',
+    default: 'sub',
+    description: 'Claim that names the user (like kube-apiserver --oidc-username-claim).',
+  },
+  {
+    env: 'AIOPS_OIDC_USERNAME_PREFIX',
+    key: 'oidcUsernamePrefix',
+    kind: 'string',
+    default: '',
+    description: 'Prefix added to user names (--oidc-username-prefix).',
+  },
+  {
+    env: 'AIOPS_OIDC_GROUPS_CLAIM',
+    key: 'oidcGroupsClaim',
+    kind: 'string',
+    default: 'groups',
+    description: 'Dot path of the groups claim, e.g. `realm_access.roles` (--oidc-groups-claim).',
+  },
+  {
+    env: 'AIOPS_OIDC_GROUPS_PREFIX',
+    key: 'oidcGroupsPrefix',
+    kind: 'string',
+    default: '',
+    description: 'Prefix added to group names (--oidc-groups-prefix).',
+  },
+  {
+    env: 'AIOPS_BOOTSTRAP_ADMIN_USERS',
+    key: 'bootstrapAdminUsers',
+    kind: 'list',
+    default: '',
+    description: 'Comma list of user names that are admins on all clusters from configuration.',
+  },
+  {
+    env: 'AIOPS_BOOTSTRAP_ADMIN_GROUPS',
+    key: 'bootstrapAdminGroups',
+    kind: 'list',
+    default: '',
+    description: 'Comma list of groups whose members are admins on all clusters.',
+  },
+  {
+    env: 'AIOPS_API_KEY_MAX_LIFETIME_DAYS',
+    key: 'apiKeyMaxLifetimeDays',
+    kind: 'int',
+    default: '365',
+    min: 1,
+    description: 'Longest lifetime an API key may be created with.',
+  },
+  {
+    env: 'AIOPS_CORS_ORIGINS',
+    key: 'corsOrigins',
+    kind: 'list',
+    default: '',
+    description: 'Comma list of browser origins (scheme://host[:port]) allowed to call the API. Empty: none.',
+  },
+  {
+    env: 'AIOPS_RATE_LIMIT_PER_MINUTE',
+    key: 'rateLimitPerMinute',
+    kind: 'int',
+    default: '1200',
+    min: 1,
+    description: 'API requests per principal (per client address before authentication) per minute.',
+  },
+  {
+    env: 'AIOPS_BODY_LIMIT_BYTES',
+    key: 'bodyLimitBytes',
+    kind: 'int',
+    default: String(1024 * 1024),
+    min: 1024,
+    description: 'Largest API request body.',
+  },
+  {
+    env: 'AIOPS_HTTP_TLS_CERT_FILE',
+    key: 'httpTlsCertFile',
+    kind: 'string',
+    default: undefined,
+    description:
+      'PEM certificate (chain) of the API; with the key file, the API serves HTTPS. Reloaded on change.',
+  },
+  {
+    env: 'AIOPS_HTTP_TLS_KEY_FILE',
+    key: 'httpTlsKeyFile',
+    kind: 'string',
+    default: undefined,
+    description: 'PEM private key of the API certificate.',
+  },
+  {
+    env: 'AIOPS_GRPC_TLS_CERT_FILE',
+    key: 'grpcTlsCertFile',
+    kind: 'string',
+    default: undefined,
+    description:
+      'PEM certificate of the gRPC ingest; with the key file, ingest uses TLS. Reloaded on change.',
+  },
+  {
+    env: 'AIOPS_GRPC_TLS_KEY_FILE',
+    key: 'grpcTlsKeyFile',
+    kind: 'string',
+    default: undefined,
+    description: 'PEM private key of the gRPC ingest certificate.',
+  },
+  {
+    env: 'AIOPS_GRPC_TLS_CLIENT_CA_FILE',
+    key: 'grpcTlsClientCaFile',
+    kind: 'string',
+    default: undefined,
+    description:
+      'CA bundle for agent client certificates: mutual TLS, each certificate bound to its cluster by a `URI:urn:aiops:cluster:<name>` SAN.',
+  },
+  {
+    env: 'AIOPS_ALLOW_INSECURE_LISTEN',
+    key: 'allowInsecureListen',
+    kind: 'bool',
+    default: 'false',
+    description:
+      'Allow listening on a non-loopback address without TLS (only behind a TLS-terminating proxy or mesh). Off: the hub refuses to start.',
+  },
+  {
     env: 'AIOPS_INGEST_WINDOW',
     key: 'ingestWindow',
     kind: 'int',
@@ -185,6 +328,25 @@ export interface HubConfig {
   readonly ingestMaxSampleAgeMs: number;
   readonly ingestMaxFutureSkewMs: number;
   readonly ingestWindow: number;
+  readonly oidcIssuer: string | undefined;
+  readonly oidcAudience: string | undefined;
+  readonly oidcTyp: string;
+  readonly oidcUsernameClaim: string;
+  readonly oidcUsernamePrefix: string;
+  readonly oidcGroupsClaim: string;
+  readonly oidcGroupsPrefix: string;
+  readonly bootstrapAdminUsers: readonly string[];
+  readonly bootstrapAdminGroups: readonly string[];
+  readonly apiKeyMaxLifetimeDays: number;
+  readonly corsOrigins: readonly string[];
+  readonly rateLimitPerMinute: number;
+  readonly bodyLimitBytes: number;
+  readonly httpTlsCertFile: string | undefined;
+  readonly httpTlsKeyFile: string | undefined;
+  readonly grpcTlsCertFile: string | undefined;
+  readonly grpcTlsKeyFile: string | undefined;
+  readonly grpcTlsClientCaFile: string | undefined;
+  readonly allowInsecureListen: boolean;
 }
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -221,6 +383,23 @@ export function loadHubConfig(
   }
   if (typeof out.redisUrl === 'string' && !/^rediss?:\/\//.test(out.redisUrl)) {
     problems.push('AIOPS_REDIS_URL: must start with redis:// or rediss://');
+  }
+  if ((out.oidcIssuer === undefined) !== (out.oidcAudience === undefined)) {
+    problems.push('AIOPS_OIDC_ISSUER and AIOPS_OIDC_AUDIENCE must be set together');
+  }
+  if (out.oidcTyp !== 'require' && out.oidcTyp !== 'allow') {
+    problems.push(`AIOPS_OIDC_TYP: "${String(out.oidcTyp)}" is not require or allow`);
+  }
+  for (const [cert, key, name] of [
+    ['httpTlsCertFile', 'httpTlsKeyFile', 'AIOPS_HTTP_TLS'],
+    ['grpcTlsCertFile', 'grpcTlsKeyFile', 'AIOPS_GRPC_TLS'],
+  ] as const) {
+    if ((out[cert] === undefined) !== (out[key] === undefined)) {
+      problems.push(`${name}_CERT_FILE and ${name}_KEY_FILE must be set together`);
+    }
+  }
+  if (out.grpcTlsClientCaFile !== undefined && out.grpcTlsCertFile === undefined) {
+    problems.push('AIOPS_GRPC_TLS_CLIENT_CA_FILE needs AIOPS_GRPC_TLS_CERT_FILE and AIOPS_GRPC_TLS_KEY_FILE');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return out as unknown as HubConfig;
@@ -279,6 +458,11 @@ function convert(setting: Setting, value: string | undefined, problems: string[]
   switch (setting.kind) {
     case 'string':
       return value;
+    case 'list':
+      return value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     case 'bool':
       if (/^(1|true|yes|on)$/i.test(value)) return true;
       if (/^(0|false|no|off)$/i.test(value)) return false;

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
 import type { Authenticator, Authorizer } from './access.js';
@@ -25,6 +26,13 @@ export interface ApiDeps {
    * of their routes must declare a permission too.
    */
   readonly extensions?: readonly ((app: FastifyInstance) => Promise<void>)[];
+  /**
+   * Hardening registered before any route (rate limits, CORS, security
+   * headers, audit): hooks that must see every route are added here.
+   */
+  readonly beforeRoutes?: (app: FastifyInstance) => Promise<void>;
+  /** Serve HTTPS with these options (fastify's `https`). */
+  readonly https?: HttpsServerOptions;
   /** Plugins that mount their own absolute paths (the WebSocket stream at /api/v1/stream). */
   readonly rootExtensions?: readonly ((app: FastifyInstance) => Promise<void>)[];
 }
@@ -38,6 +46,7 @@ export const API_PREFIX = '/api/v1';
  */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
     // Query strings like ?match=a&match=b arrive as arrays.
@@ -53,6 +62,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // The interactive documentation page and its assets: documentation only, no data.
     publicPrefixes: [`${API_PREFIX}/docs`],
   });
+
+  if (deps.beforeRoutes) await deps.beforeRoutes(app);
 
   await app.register(swagger, {
     openapi: {
@@ -76,8 +87,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { store: deps.store });
   await app.register(
     async (api) => {
-      await api.register(telemetryRoutes, { store: deps.store, authorizer: deps.authorizer });
-      await api.register(fleetRoutes, { store: deps.store, authorizer: deps.authorizer });
+      await api.register(telemetryRoutes, { store: deps.store });
+      await api.register(fleetRoutes, { store: deps.store });
       for (const extension of deps.extensions ?? []) await extension(api);
     },
     { prefix: API_PREFIX },

@@ -3,14 +3,13 @@ import { InputError } from '../../errors.js';
 import { decodeCursor, entityStates, page } from '../../fleet/entity-state.js';
 import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
 import type { Store } from '../../store/store.js';
-import type { Authorizer, Permission } from '../access.js';
+import type { Permission } from '../access.js';
 import { effectiveCluster } from '../access-guard.js';
 import { parseDuration } from '../query-params.js';
 import { problemResponses } from '../schemas.js';
 
 export interface FleetRoutesDeps {
   readonly store: Store;
-  readonly authorizer: Authorizer;
 }
 
 const READ_TELEMETRY: Permission = { verb: 'get', resource: 'telemetry' };
@@ -39,7 +38,7 @@ function cursorOf(cursor: string | undefined): [string, string, string] | null {
  * errors, which PTP clocks are in holdover, what each VF is doing and who
  * uses it, and the agents' status per cluster and node.
  */
-export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (app, { store, authorizer }) => {
+export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (app, { store }) => {
   app.get(
     '/fleet/gpus',
     {
@@ -89,7 +88,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      const cluster = effectiveCluster(request);
       const windowMs = parseDuration('xid_within', q.xid_within ?? '1h');
       const [states, xids] = await Promise.all([
         entityStates(store, { cluster, node: q.node, source: 'gpu', kinds: ['gpu', 'mig_device'] }),
@@ -158,7 +157,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      const cluster = effectiveCluster(request);
       let views = (
         await entityStates(store, { cluster, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
       ).map(ptpView);
@@ -201,7 +200,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = await effectiveCluster(authorizer, request, READ_TELEMETRY);
+      const cluster = effectiveCluster(request);
       const kinds = q.kind ? [q.kind] : ['nic_pf', 'nic_vf'];
       const views = (await entityStates(store, { cluster, node: q.node, source: 'sriov', kinds })).map(
         sriovView,
@@ -243,7 +242,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
       },
     },
     async (request) => {
-      const cluster = await effectiveCluster(authorizer, request, LIST_CLUSTERS);
+      const cluster = effectiveCluster(request);
       const [agents, up] = await Promise.all([
         store.agents.list(cluster),
         store.latest({ cluster, source: 'agent', metric: 'agent_collector_up' }, 100_000),

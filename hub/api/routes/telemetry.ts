@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Authorizer, Permission } from '../access.js';
+import type { Permission } from '../access.js';
 import { effectiveCluster } from '../access-guard.js';
 import { parseDuration, parseMatchers, parseTime } from '../query-params.js';
 import {
@@ -15,7 +15,6 @@ import { InputError } from '../../errors.js';
 
 export interface TelemetryRoutesDeps {
   readonly store: Store;
-  readonly authorizer: Authorizer;
 }
 
 const READ_TELEMETRY: Permission = { verb: 'get', resource: 'telemetry' };
@@ -26,16 +25,12 @@ const LIST_AGENTS: Permission = { verb: 'list', resource: 'agents' };
 const MAX_POINTS = 200_000;
 
 /** Read API over stored telemetry: series, range queries, latest values, events, inventory, agents. */
-export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = async (
-  app,
-  { store, authorizer },
-) => {
-  const selectorFrom = async (
-    request: Parameters<typeof effectiveCluster>[1],
+export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = async (app, { store }) => {
+  const selectorFrom = (
+    request: Parameters<typeof effectiveCluster>[0],
     q: { node?: string; source?: string; entity?: string; metric?: string; match?: string[] },
-    permission: Permission,
-  ): Promise<SeriesSelector> => ({
-    cluster: await effectiveCluster(authorizer, request, permission),
+  ): SeriesSelector => ({
+    cluster: effectiveCluster(request),
     node: q.node,
     source: q.source,
     entity: q.entity,
@@ -58,7 +53,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
       },
     },
     async (request) => {
-      const selector = await selectorFrom(request, request.query, READ_TELEMETRY);
+      const selector = selectorFrom(request, request.query);
       return { series: await store.findSeries(selector, request.query.limit) };
     },
   );
@@ -112,7 +107,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
           `query would return up to ${Math.ceil(((endMs - startMs) / stepMs) * q.limit)} points (max ${MAX_POINTS}): raise step, shorten the range or lower limit`,
         );
       }
-      const selector = await selectorFrom(request, q, READ_TELEMETRY);
+      const selector = selectorFrom(request, q);
       const series = await store.queryRange({
         selector,
         startMs,
@@ -147,7 +142,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
       },
     },
     async (request) => {
-      const selector = await selectorFrom(request, request.query, READ_TELEMETRY);
+      const selector = selectorFrom(request, request.query);
       return { values: await store.latest(selector, request.query.limit) };
     },
   );
@@ -176,7 +171,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     async (request) => {
       const q = request.query;
       const events = await store.events({
-        cluster: await effectiveCluster(authorizer, request, LIST_EVENTS),
+        cluster: effectiveCluster(request),
         node: q.node,
         source: q.source,
         entity: q.entity,
@@ -209,7 +204,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     async (request) => {
       const q = request.query;
       const inventory = await store.inventory({
-        cluster: await effectiveCluster(authorizer, request, READ_TELEMETRY),
+        cluster: effectiveCluster(request),
         node: q.node,
         source: q.source,
         kind: q.kind,
@@ -245,7 +240,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
       },
     },
     async (request) => {
-      const agents = await store.agents.list(await effectiveCluster(authorizer, request, LIST_AGENTS));
+      const agents = await store.agents.list(effectiveCluster(request));
       return { agents: agents.map((a) => ({ ...a, capabilities: [...a.capabilities] })) };
     },
   );
