@@ -105,6 +105,12 @@ export class StreamHub {
 
   private heartbeatAll(): void {
     const nowMs = Date.now();
-    for (const session of this.sessions) session.heartbeat(nowMs);
+    for (const session of this.sessions) {
+      try {
+        session.heartbeat(nowMs);
+      } catch (err) {
+        this.logger.error({ err, connection: session.id }, 'stream heartbeat failed');
+      }
+    }
   }
 }
