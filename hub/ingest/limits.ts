@@ -31,14 +31,15 @@ export interface WriterLimits {
   readonly concurrentCommits: number;
 }
 
+/** Defaults; the hub passes its configuration (AIOPS_INGEST_*, docs/configuration.md) over them. */
 export const DEFAULT_INGEST_LIMITS: IngestLimits = {
   maxMessageBytes: 4 * 1024 * 1024,
   maxSamplesPerBatch: 50_000,
   maxSeriesPerStream: 100_000,
   maxLabelsPerSeries: 32,
-  maxLabelValueLength: 1024,
+  maxLabelValueLength: 256,
   maxSampleAgeMs: 7 * 24 * 3600_000,
-  maxFutureSkewMs: 10 * 60_000,
+  maxFutureSkewMs: 5 * 60_000,
   window: 8,
   maxEventsPerBatch: 10_000,
   maxInventoryPerBatch: 10_000,

@@ -33,6 +33,8 @@ export interface IngestServerOptions {
   readonly auth?: AgentAuthenticator;
   /** Collector configuration sent in Welcome. */
   readonly collectors?: readonly CollectorConfigOut[];
+  /** Transport security (e.g. TLS from hub/auth/tls); insecure when absent. */
+  readonly credentials?: ServerCredentials;
   /** Clock for timestamp checks (tests). */
   readonly nowMs?: () => number;
 }
@@ -136,7 +138,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
       server.addService(ingestServiceDefinition, { stream, push });
       const s = server;
       const port = await new Promise<number>((resolve, reject) =>
-        s.bindAsync(address, ServerCredentials.createInsecure(), (err, p) =>
+        s.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, p) =>
           err ? reject(err) : resolve(p),
         ),
       );
