@@ -197,6 +197,9 @@ export class Spool {
     // (our data directory was lost) moves our counter past it.
     if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
     this.ackDirty = true;
+    // Acked payloads are never read again: let the read cache of the head
+    // segment forget them instead of holding up to a whole segment.
+    if (this.cache) this.cache.records = this.cache.records.filter((r) => r.sequence > sequence);
     this.deleteAcked();
     // Without a deletion the acked file may lag (written by the timer or at
     // close): the head segment still holds the highest sequence, so a restart
