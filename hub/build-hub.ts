@@ -7,6 +7,8 @@ import { RevocationWatcher } from './auth/agents/revocation-watcher.js';
 import { buildAuth, type AuthSettings } from './auth/build-auth.js';
 import { securityPlugin } from './auth/http/security-plugin.js';
 import { authMigrations } from './auth/migrations.js';
+import { grpcServerTls } from './auth/tls/grpc-credentials.js';
+import { assertPeerBoundToCluster, type PeerAuthContext } from './auth/tls/peer-cluster.js';
 import { assertSafeListeners } from './auth/tls/listen-guard.js';
 import {
   loadTlsMaterial,
@@ -94,7 +96,24 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       : new MemoryBus({ logger: logger.child({ component: 'bus' }) });
     stops.push(() => bus.close());
 
+    const grpcTls = await grpcServerTls(
+      config.grpcTlsCertFile && config.grpcTlsKeyFile
+        ? {
+            certFile: config.grpcTlsCertFile,
+            keyFile: config.grpcTlsKeyFile,
+            caFile: config.grpcTlsClientCaFile,
+            requireClientCertificate: config.grpcTlsClientCaFile !== undefined,
+          }
+        : undefined,
+      logger,
+    );
+    stops.push(async () => grpcTls.close());
     const ingest = createIngestServer({
+      credentials: grpcTls.credentials,
+      peerCheck:
+        config.grpcTlsClientCaFile === undefined
+          ? undefined
+          : (authContext, cluster) => assertPeerBoundToCluster(authContext as PeerAuthContext, cluster),
       store,
       bus,
       logger,

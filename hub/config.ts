@@ -303,7 +303,7 @@ export const SETTINGS = [
     env: 'AIOPS_INGEST_WINDOW',
     key: 'ingestWindow',
     kind: 'int',
-    default: '4',
+    default: '8',
     min: 1,
     description: 'Batches an agent may have in flight unacknowledged.',
   },

@@ -20,7 +20,16 @@ export interface IngestContext {
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
   readonly nowMs: () => number;
+  /**
+   * With mutual TLS: checks that the call's verified client certificate is
+   * bound to the cluster the agent claims (throws AuthenticationError or
+   * ForbiddenError). Called after the token's cluster matched Hello.
+   */
+  readonly peerCheck?: PeerCheck;
 }
+
+/** `call.getAuthContext()` of grpc-js and the cluster named in Hello. */
+export type PeerCheck = (authContext: unknown, cluster: string) => void;
 
 /** A batch after validation, ready for the writer. */
 export interface PreparedBatch {

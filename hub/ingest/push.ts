@@ -81,6 +81,7 @@ async function push(
   if (hello.cluster !== principal.cluster) {
     throw new ForbiddenError(`the token belongs to cluster "${principal.cluster}", not "${hello.cluster}"`);
   }
+  ctx.peerCheck?.(call.getAuthContext(), hello.cluster);
   const batch = request.batch;
   if (!batch) throw new InputError('PushRequest.batch is missing');
   ctx.metrics.batchesReceived.inc({ rpc: 'push' });

@@ -6,7 +6,7 @@ import { ingestServiceDefinition, type CollectorConfigOut } from '../codec/inges
 import { AuthenticationError, UnavailableError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { enrollmentTokenAuthenticator, type AgentAuthenticator } from './auth.js';
-import type { IngestContext } from './intake.js';
+import type { IngestContext, PeerCheck } from './intake.js';
 import {
   DEFAULT_INGEST_LIMITS,
   DEFAULT_WRITER_LIMITS,
@@ -35,6 +35,8 @@ export interface IngestServerOptions {
   readonly collectors?: readonly CollectorConfigOut[];
   /** Transport security (e.g. TLS from hub/auth/tls); insecure when absent. */
   readonly credentials?: ServerCredentials;
+  /** With mutual TLS: binds each agent's client certificate to the cluster it claims. */
+  readonly peerCheck?: PeerCheck;
   /** Clock for timestamp checks (tests). */
   readonly nowMs?: () => number;
 }
@@ -71,6 +73,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     metrics,
     logger,
     nowMs: options.nowMs ?? Date.now,
+    peerCheck: options.peerCheck,
   };
   const auth = options.auth ?? enrollmentTokenAuthenticator(options.store.enrollmentTokens);
   let collectors: readonly CollectorConfigOut[] = options.collectors ?? [];

@@ -221,6 +221,7 @@ export class StreamSession {
     if (hello.cluster !== principal.cluster) {
       throw new ForbiddenError(`the token belongs to cluster "${principal.cluster}", not "${hello.cluster}"`);
     }
+    this.ctx.peerCheck?.(this.call.getAuthContext(), hello.cluster);
     let lastStored: number;
     try {
       lastStored = await this.ctx.store.lastSequence(hello.agentId);
