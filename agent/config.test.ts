@@ -44,7 +44,10 @@ describe('loadAgentConfig', () => {
 
   it('lists every problem at once', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ collectors: { nope: {}, host: { excludeInterfaces: '(' } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ hubAdress: 'typo:1', collectors: { nope: {}, host: { excludeInterfaces: '(' } } }),
+    );
     try {
       loadAgentConfig({
         env: {

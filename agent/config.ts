@@ -54,6 +54,23 @@ export interface CollectorSettings {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const FSYNC: FsyncPolicy[] = ['always', 'interval', 'never'];
+const FILE_KEYS = [
+  'hubAddress',
+  'tls',
+  'tlsCaFile',
+  'token',
+  'tokenFile',
+  'cluster',
+  'nodeName',
+  'agentId',
+  'dataDir',
+  'httpAddress',
+  'logLevel',
+  'batch',
+  'spool',
+  'sender',
+  'collectors',
+];
 
 export interface LoadConfigOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -71,6 +88,9 @@ export function loadAgentConfig(opts: LoadConfigOptions = {}): AgentConfig {
   const problems: string[] = [];
   const file = readConfigFile(opts.configPath ?? env.AIOPS_AGENT_CONFIG, problems);
   const src = { ...file, ...(opts.overrides ?? {}) };
+  for (const key of Object.keys(src)) {
+    if (!FILE_KEYS.includes(key)) problems.push(`${key}: unknown setting (known: ${FILE_KEYS.join(', ')})`);
+  }
 
   const pick = (key: string, envName: string): unknown => env[envName] ?? src[key];
   const str = (key: string, envName: string, def: string): string => {
