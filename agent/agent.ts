@@ -255,7 +255,12 @@ export async function startAgent(
 
 function channelCredentials(config: AgentConfig): ChannelCredentials {
   if (!config.tls.enabled) return grpcCredentials.createInsecure();
-  return grpcCredentials.createSsl(config.tls.caFile ? readFileSync(config.tls.caFile) : null);
+  const { caFile, certFile, keyFile } = config.tls;
+  return grpcCredentials.createSsl(
+    caFile ? readFileSync(caFile) : null,
+    keyFile ? readFileSync(keyFile) : null,
+    certFile ? readFileSync(certFile) : null,
+  );
 }
 
 /** Generated once and kept in the data directory, so sequences survive restarts. */

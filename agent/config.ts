@@ -16,7 +16,13 @@ import type { FsyncPolicy } from './pipeline/spool/spool.js';
 export interface AgentConfig {
   /** Hub gRPC address, host:port. */
   readonly hubAddress: string;
-  readonly tls: { readonly enabled: boolean; readonly caFile: string | undefined };
+  readonly tls: {
+    readonly enabled: boolean;
+    readonly caFile: string | undefined;
+    /** Client certificate and key for hubs that require mutual TLS (bound to this cluster). */
+    readonly certFile: string | undefined;
+    readonly keyFile: string | undefined;
+  };
   /** The enrollment token, read (again) at each connection; undefined: none sent. */
   readonly token: () => string | undefined;
   readonly cluster: string;
@@ -58,6 +64,8 @@ const FILE_KEYS = [
   'hubAddress',
   'tls',
   'tlsCaFile',
+  'tlsCertFile',
+  'tlsKeyFile',
   'token',
   'tokenFile',
   'cluster',
@@ -142,6 +150,16 @@ export function loadAgentConfig(opts: LoadConfigOptions = {}): AgentConfig {
   const tlsEnabled = bool('tls', 'AIOPS_AGENT_TLS', false);
   const caFile = pick('tlsCaFile', 'AIOPS_AGENT_TLS_CA_FILE') as string | undefined;
   if (caFile !== undefined) readable(caFile, 'AIOPS_AGENT_TLS_CA_FILE', problems);
+  const certFile = pick('tlsCertFile', 'AIOPS_AGENT_TLS_CERT_FILE') as string | undefined;
+  const keyFile = pick('tlsKeyFile', 'AIOPS_AGENT_TLS_KEY_FILE') as string | undefined;
+  if (certFile !== undefined) readable(certFile, 'AIOPS_AGENT_TLS_CERT_FILE', problems);
+  if (keyFile !== undefined) readable(keyFile, 'AIOPS_AGENT_TLS_KEY_FILE', problems);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push('AIOPS_AGENT_TLS_CERT_FILE and AIOPS_AGENT_TLS_KEY_FILE must be set together');
+  }
+  if (certFile !== undefined && !tlsEnabled) {
+    problems.push('AIOPS_AGENT_TLS_CERT_FILE needs AIOPS_AGENT_TLS=true');
+  }
 
   const token = tokenProvider(env, src, problems);
   const cluster = str('cluster', 'AIOPS_AGENT_CLUSTER', 'local');
@@ -271,7 +289,7 @@ export function loadAgentConfig(opts: LoadConfigOptions = {}): AgentConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     hubAddress,
-    tls: { enabled: tlsEnabled, caFile },
+    tls: { enabled: tlsEnabled, caFile, certFile, keyFile },
     token,
     cluster,
     nodeName,

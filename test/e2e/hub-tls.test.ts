@@ -9,6 +9,9 @@ import { loadHubConfig } from '../../hub/config.js';
 import { ConfigError } from '../../hub/errors.js';
 import { createLogger } from '../../hub/logging.js';
 import { IngestServiceClient, MetricType, type PushResponse } from '../../proto/gen/aiops/v1/ingest.js';
+import { startAgent } from '../../agent/agent.js';
+import { hostCollectorFactory } from '../../agent/collectors/host/index.js';
+import { loadAgentConfig } from '../../agent/config.js';
 import { describeWithComponent } from '../support/components.js';
 import { opensslMissing, TestPki } from '../integration/auth/support/certs.js';
 
@@ -121,6 +124,42 @@ describeWithComponent('openssl', opensslMissing(), 'hub with TLS and mutual TLS 
     const c = client();
     await expect(push(c, eastToken, 'east')).rejects.toMatchObject({ code: status.UNAVAILABLE });
     c.close();
+  });
+
+  it('streams a real agent over mutual TLS with its cluster-bound certificate', async () => {
+    const cert = pki.issue('agent-east-stream', 'URI:urn:aiops:cluster:east');
+    const config = loadAgentConfig({
+      env: {},
+      factories: [hostCollectorFactory],
+      overrides: {
+        hubAddress: hub.grpcAddress,
+        tls: true,
+        tlsCaFile: pki.caCert,
+        tlsCertFile: cert.cert,
+        tlsKeyFile: cert.key,
+        token: eastToken,
+        cluster: 'east',
+        nodeName: 'mtls-node',
+        dataDir: join(dir, 'agent'),
+        httpAddress: 'off',
+        batch: { maxAgeMs: 100 },
+        collectors: { host: { intervalMs: 500 } },
+      },
+    });
+    const agent = await startAgent(config, createLogger({ level: 'silent' }) as never, {
+      factories: [hostCollectorFactory],
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      let found = 0;
+      while (Date.now() < deadline && found === 0) {
+        found = (await hub.store.latest({ cluster: 'east', node: 'mtls-node', source: 'host' }, 10)).length;
+        if (found === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(found).toBeGreaterThan(0);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it('refuses to listen in plain text on a reachable address', async () => {
