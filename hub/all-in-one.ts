@@ -40,7 +40,9 @@ export async function startLocalAgent(options: {
   const here = dirname(fileURLToPath(import.meta.url));
   const fromSource = import.meta.url.endsWith('.ts');
   const entry = join(here, '..', 'agent', fromSource ? 'main.ts' : 'main.js');
-  const args = fromSource ? ['--import', 'tsx', entry] : [entry];
+  // A 1 MB young generation keeps the agent's RSS and CPU down (docs/performance.md, bench:agent).
+  const v8Flags = ['--max-semi-space-size=1'];
+  const args = fromSource ? [...v8Flags, '--import', 'tsx', entry] : [...v8Flags, entry];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
