@@ -44,6 +44,28 @@ interface KnownMig {
 const criticalXids = new Set([31, 43, 45, 48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120, 121, 140]);
 
 /**
+ * How long stop() waits for each background nvidia-smi call after aborting it. An aborted call is
+ * SIGKILLed, but one stuck in the driver may not exit: shutdown does not wait for it beyond this.
+ */
+const stopWaitMs = 3_000;
+
+/** Resolves when `promise` settles or `ms` passes, whichever is first; never rejects. */
+async function settledWithin(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!promise) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * Reads NVIDIA GPUs: one long-running nvidia-smi query stream, inventory from
  * `-q -x`/`-L`, the node's dcgm-exporter for what nvidia-smi lacks, Xid lines
  * from the kernel log, and pod attribution from the kubelet. Each part that
@@ -94,6 +116,8 @@ export class GpuCollector implements Collector {
   private stopped = false;
   private probedAtMs = -Infinity;
   private probing: Promise<void> | undefined;
+  /** Aborted by stop(): cancels every one-shot nvidia-smi call in flight. */
+  private readonly stopController = new AbortController();
 
   constructor(
     private readonly config: GpuCollectorConfig,
@@ -128,7 +152,12 @@ export class GpuCollector implements Collector {
       return;
     }
     try {
-      const help = await runOnce(exe, ['--help-query-gpu'], this.config.commandTimeoutMs);
+      const help = await runOnce(
+        exe,
+        ['--help-query-gpu'],
+        this.config.commandTimeoutMs,
+        this.stopController.signal,
+      );
       this.plan = buildQueryPlan(parseHelpQueryGpu(help));
     } catch (error) {
       this.smiAbsentReason = (error as Error).message;
@@ -222,10 +251,11 @@ export class GpuCollector implements Collector {
   }
 
   /** Reads `-q -x` (and `-L` for MIG UUIDs) and replaces the inventory; never throws. */
-  private refreshInventory(signal?: AbortSignal): Promise<void> {
+  private refreshInventory(): Promise<void> {
     if (this.inventoryRefresh) return this.inventoryRefresh;
     this.inventoryDirty = false;
     const exe = this.config.nvidiaSmiPath;
+    const signal = this.stopController.signal;
     const run = async (): Promise<void> => {
       try {
         const log = parseNvidiaSmiXml(await runOnce(exe, ['-q', '-x'], this.config.commandTimeoutMs, signal));
@@ -238,6 +268,7 @@ export class GpuCollector implements Collector {
         this.applyInventory(log.gpus, listed);
         this.inventoryError = undefined;
       } catch (error) {
+        if (signal.aborted) return; // stopped: not a failure of nvidia-smi
         this.inventoryError = (error as Error).message;
         this.logger.warn(
           { err: error },
@@ -390,6 +421,9 @@ export class GpuCollector implements Collector {
       samples.push(sample('gpu_nvidia_smi_restarts_total', 'counter', '', {}, now, this.stream.restarts));
       samples.push(sample('gpu_nvidia_smi_garbage_lines_total', 'counter', '', {}, now, this.garbageLines));
       samples.push(sample('gpu_nvidia_smi_dropped_rows_total', 'counter', '', {}, now, this.droppedRows));
+      samples.push(
+        sample('gpu_nvidia_smi_abandoned_children_total', 'counter', '', {}, now, this.stream.abandoned),
+      );
     }
 
     if (now - this.lastInventorySentMs >= this.config.inventoryRepeatMs) {
@@ -404,7 +438,12 @@ export class GpuCollector implements Collector {
     const every = this.config.nvlinkIntervalMs;
     if (every === 0 || this.nvlinkRead || now - this.nvlinkAtMs < every) return;
     this.nvlinkAtMs = now;
-    this.nvlinkRead = runOnce(this.config.nvidiaSmiPath, ['nvlink', '-s'], this.config.commandTimeoutMs)
+    this.nvlinkRead = runOnce(
+      this.config.nvidiaSmiPath,
+      ['nvlink', '-s'],
+      this.config.commandTimeoutMs,
+      this.stopController.signal,
+    )
       .then((text) => {
         this.nvlinkFresh = { links: parseNvlinkStatus(text), atMs: this.deps.now() };
       })
@@ -755,13 +794,18 @@ export class GpuCollector implements Collector {
     return items;
   }
 
+  /**
+   * Stops the stream and every nvidia-smi call in flight. Bounded: the stream's own stop is bounded
+   * (see SmiStream.stop), one-shot calls are aborted and waited for `stopWaitMs` at most each.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.probing;
+    this.stopController.abort(new Error('GPU collector stopped'));
+    await settledWithin(this.probing, stopWaitMs);
     await this.stream?.stop();
-    await this.nvlinkRead;
     this.stream = undefined;
-    await this.inventoryRefresh?.catch(() => undefined);
+    await settledWithin(this.nvlinkRead, stopWaitMs);
+    await settledWithin(this.inventoryRefresh, stopWaitMs);
     this.kmsg?.close();
     this.kmsg = undefined;
     this.podClient?.close();

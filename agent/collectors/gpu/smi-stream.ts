@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 
@@ -20,6 +20,25 @@ export interface SmiStreamOptions {
   /** Called once per failure (exit, hang, garbage, spawn error) with a human-readable reason. */
   readonly onFailure: (reason: string) => void;
   readonly now: () => number;
+  /**
+   * How long a killed child may take to exit before it is abandoned (no longer waited for, counted in
+   * `abandoned`). A hung nvidia-smi is often stuck in the driver in uninterruptible sleep, where even
+   * SIGKILL takes effect only when the driver call returns — possibly never. Default 5000.
+   */
+  readonly killGraceMs?: number;
+  /** Spawns the child; `node:child_process.spawn` unless a test injects another. */
+  readonly spawn?: (executable: string, args: string[], options: SpawnOptions) => ChildProcess;
+}
+
+const defaultKillGraceMs = 5_000;
+/** After SIGTERM on stop, SIGKILL follows this much later. */
+const stopTermGraceMs = 2_000;
+
+/** A killed child we still wait for: `gone` resolves on its 'exit' or when it is abandoned. */
+interface Dying {
+  readonly timer: NodeJS.Timeout;
+  readonly gone: Promise<void>;
+  readonly release: () => void;
 }
 
 /**
@@ -27,6 +46,11 @@ export interface SmiStreamOptions {
  * feeds its lines to `onLine`. Restarts it with exponential backoff when it
  * exits, hangs (no line within the deadline) or prints garbage; a valid line
  * resets the backoff, so a single crash costs one restart delay.
+ *
+ * A child this class kills is reported failed and replaced at once, without
+ * waiting for its 'exit': a hung nvidia-smi is typically blocked in the driver
+ * and may exit late or never. Such a child is waited for `killGraceMs` at most,
+ * then abandoned and counted (`abandoned`).
  */
 export class SmiStream {
   private child: ChildProcess | undefined;
@@ -37,7 +61,10 @@ export class SmiStream {
   private garbage = 0;
   private killReason: string | undefined;
   private stderrTail = '';
+  private readonly dying = new Map<ChildProcess, Dying>();
   restarts = 0;
+  /** Killed children that had not exited after `killGraceMs` and were given up on. */
+  abandoned = 0;
   /** Lines accepted since start (diagnostics). */
   rows = 0;
 
@@ -58,7 +85,7 @@ export class SmiStream {
     this.killReason = undefined;
     this.garbage = 0;
     this.stderrTail = '';
-    const child = spawn(o.executable, [...o.args], {
+    const child = (o.spawn ?? spawn)(o.executable, [...o.args], {
       shell: false,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
@@ -91,10 +118,11 @@ export class SmiStream {
       this.settle(child, `could not be started: ${error.message}`);
     });
     child.on('exit', (code, signal) => {
+      this.dying.get(child)?.release();
       if (this.child !== child) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const stderr = this.stderrTail.trim();
-      this.settle(child, this.killReason ?? `${how}${stderr ? `: ${stderr.slice(-200)}` : ''}`);
+      this.settle(child, `${how}${stderr ? `: ${stderr.slice(-200)}` : ''}`);
     });
   }
 
@@ -107,10 +135,53 @@ export class SmiStream {
     this.deadline.unref();
   }
 
+  /** SIGKILLs the child and settles now: failure reported, restart scheduled, 'exit' not awaited. */
   private kill(child: ChildProcess, reason: string): void {
-    if (this.killReason) return;
+    if (this.killReason !== undefined || this.child !== child) return;
     this.killReason = reason;
-    child.kill('SIGKILL');
+    this.sendSignal(child, 'SIGKILL');
+    this.watchDying(child);
+    this.settle(child, reason);
+  }
+
+  private sendSignal(child: ChildProcess, signal: NodeJS.Signals): void {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already reaped: nothing left to signal.
+    }
+  }
+
+  /** Waits at most `killGraceMs` for a killed child's 'exit'; then abandons it and says so. */
+  private watchDying(child: ChildProcess): Dying | undefined {
+    const existing = this.dying.get(child);
+    if (existing) return existing;
+    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    const graceMs = this.options.killGraceMs ?? defaultKillGraceMs;
+    let release!: () => void;
+    const gone = new Promise<void>((resolve) => {
+      release = () => {
+        clearTimeout(timer);
+        this.dying.delete(child);
+        resolve();
+      };
+    });
+    const timer = setTimeout(() => {
+      this.abandoned += 1;
+      // Not waited for any more: an unkillable child must not keep the agent's event loop alive.
+      child.unref();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      this.options.logger.error(
+        { pid: child.pid, graceMs, abandoned: this.abandoned },
+        'nvidia-smi did not exit after SIGKILL (stuck in the driver?); abandoned',
+      );
+      release();
+    }, graceMs);
+    timer.unref();
+    const dying: Dying = { timer, gone, release };
+    this.dying.set(child, dying);
+    return dying;
   }
 
   private settle(child: ChildProcess, reason: string): void {
@@ -134,18 +205,36 @@ export class SmiStream {
     this.restartTimer.unref();
   }
 
-  /** Kills the child and cancels restarts; safe to call twice. */
+  /**
+   * Kills the child and cancels restarts; safe to call twice. Resolves when every child has exited, or
+   * at most SIGTERM + 2 s + SIGKILL + `killGraceMs` later (the child is then abandoned): agent
+   * shutdown is never held by a child stuck in the driver.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.deadline);
     clearTimeout(this.restartTimer);
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
-    });
+    const waits = [...this.dying.values()].map((d) => d.gone);
+    if (child && child.exitCode === null && child.signalCode === null) {
+      waits.push(
+        new Promise<void>((resolve) => {
+          const term = setTimeout(() => {
+            this.sendSignal(child, 'SIGKILL');
+            const dying = this.watchDying(child);
+            if (dying) void dying.gone.then(resolve);
+            else resolve();
+          }, stopTermGraceMs);
+          term.unref();
+          child.once('exit', () => {
+            clearTimeout(term);
+            resolve();
+          });
+          this.sendSignal(child, 'SIGTERM');
+        }),
+      );
+    }
+    await Promise.all(waits);
   }
 }

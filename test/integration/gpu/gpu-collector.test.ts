@@ -111,6 +111,29 @@ describe('GPU collector on a machine without a GPU', () => {
   });
 });
 
+describe('GPU collector stop', () => {
+  it('aborts a slow nvidia-smi -q -x instead of waiting for it', async () => {
+    const nvidiaSmiPath = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      xml: join(xmlDir, 'telegraf-xml__a100-sxm4-v12.xml'),
+      xmlDelayMs: 60_000,
+    });
+    collector = new GpuCollector(
+      { ...defaultGpuConfig(), nvidiaSmiPath, dcgmUrl: '', kmsgPath: '', podResourcesSocket: '' },
+      { logger, nodeName: 'node-a', now: Date.now },
+    );
+    const starting = collector.start();
+    await sleep(1_000); // --help-query-gpu done, -q -x running (commandTimeoutMs is 30 s)
+    const startedMs = Date.now();
+    await collector.stop();
+    await starting;
+    expect(Date.now() - startedMs).toBeLessThan(2_000);
+    // Stopped before the stream started: nothing is running, nothing is reported.
+    const c = await collector.collect(signal());
+    expect(c.samples).toEqual([]);
+  }, 15_000);
+});
+
 describe('GPU collector when the driver comes up after the agent', () => {
   it('probes again while nvidia-smi is absent and starts streaming once it works', async () => {
     const c = await startCollector({ capture: h100, mode: 'no-driver' }, { reprobeIntervalMs: 300 });

@@ -8,6 +8,8 @@ export interface ReplaySettings {
   readonly capture: string;
   /** File printed for `-q -x`. */
   readonly xml?: string;
+  /** `-q -x` prints only after this many milliseconds. */
+  readonly xmlDelayMs?: number;
   /** Replicate each recorded GPU N times (distinct index/UUID/bus id; a replication of one real capture). */
   readonly gpus?: number;
   readonly mode?: 'normal' | 'hang' | 'crash' | 'garbage' | 'no-driver';
@@ -30,6 +32,7 @@ export const xmlDir = fileURLToPath(new URL('../../../fixtures/gpu/xml/', import
 export function installReplayNvidiaSmi(dir: string, settings: ReplaySettings): string {
   const env: Record<string, string> = { AIOPS_NVSMI_REPLAY_CAPTURE: settings.capture };
   if (settings.xml) env['AIOPS_NVSMI_REPLAY_XML'] = settings.xml;
+  if (settings.xmlDelayMs) env['AIOPS_NVSMI_REPLAY_XML_DELAY_MS'] = String(settings.xmlDelayMs);
   if (settings.gpus) env['AIOPS_NVSMI_REPLAY_GPUS'] = String(settings.gpus);
   if (settings.mode) env['AIOPS_NVSMI_REPLAY_MODE'] = settings.mode;
   if (settings.after !== undefined) env['AIOPS_NVSMI_REPLAY_AFTER'] = String(settings.after);

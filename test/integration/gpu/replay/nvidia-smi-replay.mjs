@@ -18,7 +18,7 @@
 //   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter and `pid` of the running loop
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import process from 'node:process';
-import { setInterval } from 'node:timers';
+import { setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
 
 const env = process.env;
@@ -139,6 +139,9 @@ if (args[0] === '--help-query-gpu') {
 } else if (args.includes('-q') && args.includes('-x')) {
   const xml = env.AIOPS_NVSMI_REPLAY_XML;
   if (!xml) fail('replay: no -q -x recording for this capture (AIOPS_NVSMI_REPLAY_XML unset)', 3);
+  // A slow -q -x (0.4–6 s on real servers, longer when a GPU is in trouble): print after this delay.
+  const delayMs = Number(env.AIOPS_NVSMI_REPLAY_XML_DELAY_MS ?? '0');
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   out(readFileSync(xml, 'utf8'));
 } else if (query) {
   const fields = query.slice('--query-gpu='.length).split(',');

@@ -1,0 +1,140 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SmiStream } from '../../../agent/collectors/gpu/smi-stream.js';
+import { captureDir, installReplayNvidiaSmi } from './replay/install-replay.js';
+
+const h100 = join(captureDir, 'nvge-capture__linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt');
+const logger = pino({ level: 'silent' });
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let dir: string;
+let stream: SmiStream | undefined;
+/** Every real process spawned, killed for real at the end. */
+const spawned: ChildProcess[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'aiops-smi-stream-'));
+});
+afterEach(async () => {
+  for (const child of spawned.splice(0)) {
+    try {
+      process.kill(child.pid as number, 'SIGKILL'); // a stopped process dies on SIGKILL too
+    } catch {
+      // already gone
+    }
+  }
+  await stream?.stop();
+  stream = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * Spawns the real replay process, but turns every signal the stream sends into SIGSTOP: the child
+ * stays alive and never exits, as a real nvidia-smi stuck in the driver (uninterruptible sleep) does
+ * after SIGKILL. No process can ignore SIGKILL, so this is how "no 'exit' ever" is reproduced.
+ */
+function stuckSpawn(executable: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(executable, args, options);
+  spawned.push(child);
+  const sent: string[] = [];
+  child.kill = (signal?: NodeJS.Signals | number): boolean => {
+    sent.push(String(signal));
+    process.kill(child.pid as number, 'SIGSTOP');
+    return true;
+  };
+  (child as ChildProcess & { sent: string[] }).sent = sent;
+  return child;
+}
+
+function newStream(executable: string, failures: { reason: string; atMs: number }[]): SmiStream {
+  return new SmiStream({
+    executable,
+    args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+    hangTimeoutMs: 400,
+    startTimeoutMs: 10_000,
+    backoffInitialMs: 60_000,
+    backoffMaxMs: 60_000,
+    maxGarbageLines: 3,
+    logger,
+    now: Date.now,
+    killGraceMs: 700,
+    spawn: stuckSpawn,
+    onLine: () => true,
+    onFailure: (reason) => failures.push({ reason, atMs: Date.now() }),
+  });
+}
+
+describe('nvidia-smi stream with a child that never exits after SIGKILL', () => {
+  it('reports the hang and restarts when the kill is sent, then abandons the old child', async () => {
+    const exe = installReplayNvidiaSmi(dir, { capture: h100, mode: 'hang', after: 1, times: 1 });
+    const failures: { reason: string; atMs: number }[] = [];
+    stream = newStream(exe, failures);
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (failures.length === 0 && Date.now() < end) await sleep(20);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.reason).toMatch(/hung: no line within 400 ms/);
+    const first = spawned[0] as ChildProcess & { sent: string[] };
+    expect(first.sent).toEqual(['SIGKILL']);
+    // Reported while the killed child is still there (stopped, no 'exit'): not at exit time.
+    expect(first.exitCode).toBeNull();
+    expect(first.signalCode).toBeNull();
+    expect(() => process.kill(first.pid as number, 0)).not.toThrow();
+    // The first failure restarts at once: a second child, which streams (run 2 behaves normally).
+    while (stream.rows < 2 && Date.now() < end) await sleep(20);
+    expect(spawned).toHaveLength(2);
+    expect(stream.restarts).toBe(1);
+    expect(stream.rows).toBeGreaterThanOrEqual(2);
+    expect(stream.abandoned).toBe(0);
+    while (stream.abandoned === 0 && Date.now() < end) await sleep(20);
+    expect(stream.abandoned).toBe(1);
+    expect(first.exitCode).toBeNull(); // still no 'exit': given up on, not waited for
+  }, 20_000);
+
+  it('stop() returns within SIGTERM grace + kill grace when the child never exits', async () => {
+    const exe = installReplayNvidiaSmi(dir, { capture: h100 });
+    const failures: { reason: string; atMs: number }[] = [];
+    stream = newStream(exe, failures);
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (stream.rows < 1 && Date.now() < end) await sleep(20);
+    expect(stream.rows).toBeGreaterThanOrEqual(1);
+    const startedMs = Date.now();
+    await stream.stop();
+    const tookMs = Date.now() - startedMs;
+    // 2 s SIGTERM grace + 700 ms kill grace; without a bound this never resolves.
+    expect(tookMs).toBeGreaterThanOrEqual(2_600);
+    expect(tookMs).toBeLessThan(4_500);
+    expect((spawned[0] as ChildProcess & { sent: string[] }).sent).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(stream.abandoned).toBe(1);
+    expect(failures).toEqual([]); // a stop is not a failure
+  }, 20_000);
+
+  it('stop() waits for a real child that exits on SIGTERM, and no longer', async () => {
+    const exe = installReplayNvidiaSmi(dir, { capture: h100 });
+    stream = new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+      hangTimeoutMs: 400,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 100,
+      backoffMaxMs: 1_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      onLine: () => true,
+      onFailure: () => undefined,
+    });
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (stream.rows < 1 && Date.now() < end) await sleep(20);
+    const startedMs = Date.now();
+    await stream.stop();
+    expect(Date.now() - startedMs).toBeLessThan(1_500);
+    expect(stream.abandoned).toBe(0);
+  }, 20_000);
+});
