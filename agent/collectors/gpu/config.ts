@@ -9,8 +9,7 @@ export interface GpuCollectorConfig {
   /** `-lms` interval of the long-running query child. */
   readonly sampleIntervalMs: number;
   /**
-   * No line for this long → the child is killed and restarted. Default: one interval plus a quarter
-   * (at least 250 ms) of slack, so detection plus restart fits within two intervals.
+   * No line for this long → the child is killed and restarted. Default: see defaultHangTimeoutMs.
    */
   readonly hangTimeoutMs: number;
   /** Deadline for the first line after a (re)start; NVML init takes seconds without persistence mode. */
@@ -43,15 +42,31 @@ export interface GpuCollectorConfig {
   readonly reprobeIntervalMs: number;
 }
 
+/** Least slack of the default hang deadline over the interval: one slow query must not count as a hang. */
+export const minHangSlackMs = 2_000;
+/** Most slack: a query slower than this is itself a fault, and recovery must not wait longer. */
+export const maxHangSlackMs = 30_000;
+
+/**
+ * Default hang deadline: the interval plus a slack of one interval, clamped to 2–30 s.
+ *
+ * `nvidia-smi -lms N` sleeps N ms *after* each query, so lines arrive every N ms plus the query's own
+ * duration — which grows with the GPU count and the field count, and spikes when persistence mode is
+ * off or the driver is busy (hundreds of ms to seconds on 8-GPU servers). A fixed small slack turns
+ * those slow queries into false hangs and needless restarts. The slack is therefore at least 2 s, and
+ * one interval for intervals of 2–30 s, so a hang is detected two intervals after the last line and
+ * the replacement child streams one start-up later. Beyond 30 s of slack a silent child is hung
+ * whatever the interval, so very long intervals do not delay recovery further.
+ */
 export function defaultHangTimeoutMs(sampleIntervalMs: number): number {
-  return sampleIntervalMs + Math.max(250, Math.round(sampleIntervalMs / 4));
+  return sampleIntervalMs + Math.min(maxHangSlackMs, Math.max(minHangSlackMs, sampleIntervalMs));
 }
 
 export function defaultGpuConfig(): GpuCollectorConfig {
   return {
     nvidiaSmiPath: '/usr/bin/nvidia-smi',
     sampleIntervalMs: 1_000,
-    hangTimeoutMs: 1_250,
+    hangTimeoutMs: 3_000, // defaultHangTimeoutMs(1_000)
     startTimeoutMs: 10_000,
     commandTimeoutMs: 30_000,
     restartBackoffInitialMs: 100,
