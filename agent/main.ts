@@ -4,7 +4,12 @@
  */
 import { runCli } from './cli.js';
 
-const result = await runCli(process.argv.slice(2));
+// --exit-with-parent (used by the hub's all-in-one mode): stop when the
+// process that started us is gone, so a killed hub leaves no orphan agent
+// holding the spool and the ops port.
+const args = process.argv.slice(2);
+const exitWithParent = args.includes('--exit-with-parent');
+const result = await runCli(args.filter((a) => a !== '--exit-with-parent'));
 if (typeof result === 'number') {
   process.exitCode = result;
 } else {
@@ -22,5 +27,11 @@ if (typeof result === 'number') {
     );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  if (exitWithParent) {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) shutdown('parent exited');
+    }, 1000).unref();
+  }
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

@@ -42,7 +42,7 @@ export async function startLocalAgent(options: {
   const entry = join(here, '..', 'agent', fromSource ? 'main.ts' : 'main.js');
   // A 1 MB young generation keeps the agent's RSS and CPU down (docs/performance.md, bench:agent).
   const v8Flags = ['--max-semi-space-size=1'];
-  const args = fromSource ? [...v8Flags, '--import', 'tsx', entry] : [...v8Flags, entry];
+  const args = [...v8Flags, ...(fromSource ? ['--import', 'tsx'] : []), entry, 'run', '--exit-with-parent'];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {

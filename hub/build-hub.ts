@@ -33,8 +33,8 @@ export interface Hub {
   readonly api: FastifyInstance;
   readonly httpUrl: string;
   readonly grpcAddress: string;
-  /** The bootstrap admin token (from config, or generated when unset). */
-  readonly adminToken: string;
+  /** The bootstrap admin token (from config, or generated when unset); undefined when disabled. */
+  readonly adminToken: string | undefined;
   readonly adminTokenGenerated: boolean;
   /** Graceful: stops taking requests, drains ingest, closes the store. Safe twice. */
   stop(): Promise<void>;
@@ -132,8 +132,10 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
     const grpcPort = await ingest.start(formatAddress(config.grpcAddress));
     stops.push(() => ingest.stop({ timeoutMs: 10_000 }));
 
-    const adminTokenGenerated = config.adminToken === undefined;
-    const adminToken = config.adminToken ?? `aiops_admin_${randomBytes(32).toString('base64url')}`;
+    const adminTokenGenerated = config.adminToken === undefined && !config.adminTokenDisabled;
+    const adminToken = config.adminTokenDisabled
+      ? undefined
+      : (config.adminToken ?? `aiops_admin_${randomBytes(32).toString('base64url')}`);
     const auth = buildAuth(authSettings(config, adminToken, httpTls !== undefined), {
       sql: store.sql,
       enrollmentTokens: store.enrollmentTokens,
@@ -157,6 +159,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       authorizer,
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
+      failedAuthPerMinute: config.authFailuresPerMinute,
       https: httpsOptions,
       beforeRoutes: async (app) => {
         await app.register(securityPlugin, auth.security);
@@ -208,7 +211,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
 }
 
 /** The security settings of hub/auth from the hub's configuration. */
-function authSettings(config: HubConfig, adminToken: string, tls: boolean): AuthSettings {
+function authSettings(config: HubConfig, adminToken: string | undefined, tls: boolean): AuthSettings {
   return {
     oidc:
       config.oidcIssuer && config.oidcAudience

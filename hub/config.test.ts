@@ -58,6 +58,24 @@ describe('loadHubConfig', () => {
     expect(() => loadHubConfig({ AIOPS_CONFIG_FILE: file })).toThrow(/unknown setting "retentionDayz"/);
   });
 
+  it('refuses Redis fan-out without a shared database', () => {
+    expect(() => loadHubConfig({ AIOPS_REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(
+      /needs AIOPS_DATABASE_URL/,
+    );
+    expect(
+      loadHubConfig({ AIOPS_REDIS_URL: 'redis://127.0.0.1:6379', AIOPS_DATABASE_URL: 'postgres://h/db' })
+        .redisUrl,
+    ).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('reads comma lists and refuses half-configured TLS and OIDC', () => {
+    expect(
+      loadHubConfig({ AIOPS_CORS_ORIGINS: 'https://a.example, https://b.example,' }).corsOrigins,
+    ).toEqual(['https://a.example', 'https://b.example']);
+    expect(() => loadHubConfig({ AIOPS_HTTP_TLS_CERT_FILE: '/x.crt' })).toThrow(/must be set together/);
+    expect(() => loadHubConfig({ AIOPS_OIDC_ISSUER: 'https://idp.example' })).toThrow(/must be set together/);
+  });
+
   it('parses bracketed IPv6 listen addresses', () => {
     expect(loadHubConfig({ AIOPS_GRPC_ADDRESS: '[::1]:9000' }).grpcAddress).toEqual({
       host: '::1',

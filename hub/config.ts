@@ -246,6 +246,23 @@ export const SETTINGS = [
     description: 'API requests per principal (per client address before authentication) per minute.',
   },
   {
+    env: 'AIOPS_AUTH_FAILURES_PER_MINUTE',
+    key: 'authFailuresPerMinute',
+    kind: 'int',
+    default: '60',
+    min: 1,
+    description:
+      'Failed API authentications allowed per client address per minute; then 429 until the minute ends.',
+  },
+  {
+    env: 'AIOPS_ADMIN_TOKEN_DISABLED',
+    key: 'adminTokenDisabled',
+    kind: 'bool',
+    default: 'false',
+    description:
+      'Turn the bootstrap admin token off (once OIDC bootstrap admins or API keys are set up); nothing is generated or printed.',
+  },
+  {
     env: 'AIOPS_BODY_LIMIT_BYTES',
     key: 'bodyLimitBytes',
     kind: 'int',
@@ -340,6 +357,8 @@ export interface HubConfig {
   readonly apiKeyMaxLifetimeDays: number;
   readonly corsOrigins: readonly string[];
   readonly rateLimitPerMinute: number;
+  readonly authFailuresPerMinute: number;
+  readonly adminTokenDisabled: boolean;
   readonly bodyLimitBytes: number;
   readonly httpTlsCertFile: string | undefined;
   readonly httpTlsKeyFile: string | undefined;
@@ -386,6 +405,16 @@ export function loadHubConfig(
   }
   if ((out.oidcIssuer === undefined) !== (out.oidcAudience === undefined)) {
     problems.push('AIOPS_OIDC_ISSUER and AIOPS_OIDC_AUDIENCE must be set together');
+  }
+  if (out.redisUrl !== undefined && out.databaseUrl === undefined) {
+    // Replicas share live data through Redis by series id; ids are only
+    // shared when the replicas share one database.
+    problems.push(
+      'AIOPS_REDIS_URL (several replicas) needs AIOPS_DATABASE_URL: embedded stores are per replica',
+    );
+  }
+  if (out.adminTokenDisabled === true && out.adminToken !== undefined) {
+    problems.push('AIOPS_ADMIN_TOKEN and AIOPS_ADMIN_TOKEN_DISABLED are both set');
   }
   if (out.oidcTyp !== 'require' && out.oidcTyp !== 'allow') {
     problems.push(`AIOPS_OIDC_TYP: "${String(out.oidcTyp)}" is not require or allow`);

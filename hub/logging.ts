@@ -30,6 +30,26 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     level: options.level ?? 'info',
     base: { service: 'aiops-hub' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { req: requestForLog },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
+}
+
+/**
+ * Request lines in the log carry the path only: query strings can hold
+ * credentials a client put there by mistake (`?token=`, `?api_key=`), and a
+ * log is the last place they should land.
+ */
+export function requestForLog(req: {
+  method?: string;
+  url?: string;
+  socket?: { remoteAddress?: string };
+}): Record<string, unknown> {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return {
+    method: req.method,
+    url: q < 0 ? url : `${url.slice(0, q)}?[query omitted]`,
+    remoteAddress: req.socket?.remoteAddress,
+  };
 }

@@ -38,9 +38,11 @@ async function main(): Promise<void> {
       `aiops hub ready (store: ${hub.store.info.engine})`,
       `  API:          ${hub.httpUrl}/api/v1   (OpenAPI: ${hub.httpUrl}/api/v1/openapi.json)`,
       `  gRPC ingest:  ${hub.grpcAddress}`,
-      hub.adminTokenGenerated
-        ? `  admin token:  ${hub.adminToken}   (generated for this run; set AIOPS_ADMIN_TOKEN to keep one)`
-        : '  admin token:  from AIOPS_ADMIN_TOKEN',
+      hub.adminToken === undefined
+        ? '  admin token:  disabled (AIOPS_ADMIN_TOKEN_DISABLED)'
+        : hub.adminTokenGenerated
+          ? `  admin token:  ${hub.adminToken}   (generated for this run; set AIOPS_ADMIN_TOKEN to keep one)`
+          : '  admin token:  from AIOPS_ADMIN_TOKEN',
       agent
         ? `  local agent:  cluster "local", try: curl -H "Authorization: Bearer $TOKEN" "${hub.httpUrl}/api/v1/latest?source=host"`
         : '',

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AuthenticationError, ForbiddenError } from '../errors.js';
+import { AuthenticationError, ForbiddenError, RateLimitedError } from '../errors.js';
 import type { Authenticator, Authorizer, Permission, Principal } from './access.js';
 
 declare module 'fastify' {
@@ -26,6 +26,12 @@ export class MissingPermissionError extends Error {}
 export interface AccessGuardOptions {
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  /**
+   * Failed authentications allowed per client address per minute; past it
+   * the address gets 429 without its credentials being looked at (guessing
+   * API keys or tokens costs a lookup and an audit row each).
+   */
+  readonly failedAuthPerMinute?: number;
   /** URL prefixes of routes registered by third-party plugins that serve no data (documentation pages). */
   readonly publicPrefixes?: readonly string[];
 }
@@ -57,13 +63,21 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
   // Authentication and authorization both run in onRequest, before the body
   // is read and before schema validation: a caller without rights learns
   // nothing about a route's input schema (403 comes before 400).
+  const failures = new FailureWindow(options.failedAuthPerMinute ?? 60, 60_000);
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     if (config.public === true || config.selfAuthenticated === true || !config.permission) return;
-    const principal = await options.authenticator.authenticate({ bearerToken: bearerToken(request) });
-    if (!principal) throw new AuthenticationError('missing bearer token');
-    if (principal.expiresAtMs !== undefined && principal.expiresAtMs <= Date.now()) {
-      throw new AuthenticationError('credential expired');
+    if (failures.exceeded(request.ip)) {
+      throw new RateLimitedError('too many failed authentications from this address; retry in a minute');
+    }
+    let principal: Principal | null;
+    try {
+      // Expiry (with the issuer's clock tolerance) is the authenticator's call.
+      principal = await options.authenticator.authenticate({ bearerToken: bearerToken(request) });
+      if (!principal) throw new AuthenticationError('missing bearer token');
+    } catch (err) {
+      if (err instanceof AuthenticationError) failures.record(request.ip);
+      throw err;
     }
     request.principal = principal;
     const cluster = requestCluster(request);
@@ -101,4 +115,35 @@ function requestCluster(request: FastifyRequest): string | undefined {
  */
 export function effectiveCluster(request: FastifyRequest): string | undefined {
   return requestCluster(request);
+}
+
+/** Fixed one-minute windows of failure counts per client address, bounded in size. */
+class FailureWindow {
+  private counts = new Map<string, number>();
+  private windowStart = Date.now();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  exceeded(key: string): boolean {
+    this.roll();
+    return (this.counts.get(key) ?? 0) >= this.limit;
+  }
+
+  record(key: string): void {
+    this.roll();
+    // Bound memory under a distributed guess: past 100k addresses, start over.
+    if (this.counts.size >= 100_000) this.counts.clear();
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  private roll(): void {
+    const now = Date.now();
+    if (now - this.windowStart >= this.windowMs) {
+      this.counts.clear();
+      this.windowStart = now;
+    }
+  }
 }

@@ -18,6 +18,8 @@ export interface ApiDeps {
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly logger: Logger;
+  /** Failed authentications per client address per minute before 429 (default 60). */
+  readonly failedAuthPerMinute?: number;
   /** Largest request body accepted. */
   readonly bodyLimitBytes?: number;
   /**
@@ -59,6 +61,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   installAccessGuard(app, {
     authenticator: deps.authenticator,
     authorizer: deps.authorizer,
+    failedAuthPerMinute: deps.failedAuthPerMinute,
     // The interactive documentation page and its assets: documentation only, no data.
     publicPrefixes: [`${API_PREFIX}/docs`],
   });

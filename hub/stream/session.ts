@@ -412,6 +412,13 @@ export class ClientSession implements SubscriptionSink {
 
   private sendControl(message: object): void {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
+    // Control replies (pong, ack, error) bypass the outbox; a client that
+    // sends requests but never reads must not grow the socket buffer
+    // without bound while the slow-consumer grace period runs.
+    if (this.ws.bufferedAmount > 2 * this.deps.config.maxBufferedBytes) {
+      this.close(CloseCode.slowConsumer, 'slow consumer: replies not read', 'slow_consumer');
+      return;
+    }
     this.ws.send(JSON.stringify(message));
   }
 

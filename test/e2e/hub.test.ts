@@ -323,4 +323,18 @@ describe('hub end to end (embedded store)', () => {
     const doc = (await (await api('/api/v1/openapi.json', {})).json()) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
   });
+
+  // Last in this file: it uses up this client address's failure budget.
+  it('answers 429 to an address that keeps failing authentication, without checking its credentials', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 70; i++)
+      statuses.push((await api('/api/v1/series', { token: `aiok_guess${i}` })).status);
+    // Earlier tests in this file spent part of the budget of 60 failures a minute.
+    const first429 = statuses.indexOf(429);
+    expect(first429).toBeGreaterThan(0);
+    expect(statuses.slice(0, first429).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(first429).every((s) => s === 429)).toBe(true);
+    // Even the right credential waits for the window: the address is throttled, not the key.
+    expect((await api('/api/v1/series')).status).toBe(429);
+  });
 });
