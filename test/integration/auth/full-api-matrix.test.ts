@@ -1,3 +1,5 @@
+import { Registry } from 'prom-client';
+import { metricsRoute } from '../../../hub/api/routes/metrics.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +78,9 @@ beforeAll(async () => {
     authenticator: auth.authenticator,
     authorizer: recording,
     logger: silent,
-    extensions: [auth.routes],
+    // The same API extensions as hub/build-hub.ts mounts (the WebSocket
+    // stream is self-authenticated and covered by its own suite).
+    extensions: [async (api) => metricsRoute(api, new Registry()), auth.routes],
   });
   await app.ready();
   const doc = app.swagger() as { paths: Record<string, Record<string, unknown>> };
