@@ -33,6 +33,12 @@ export interface GpuCollectorConfig {
   readonly podResourcesRefreshMs: number;
   /** Inventory is re-sent at least this often even when unchanged. */
   readonly inventoryRepeatMs: number;
+  /**
+   * `-q -x` is re-read at least this often (besides after a child failure, a GPU-set change, Xid 79 and
+   * a change of DCGM's MIG instances): a MIG reconfiguration changes nothing the query stream shows.
+   * 0: only on those triggers.
+   */
+  readonly inventoryRefreshMs: number;
   /** `nvidia-smi nvlink -s` (link state and speed) is read this often; 0 disables. */
   readonly nvlinkIntervalMs: number;
   /**
@@ -80,6 +86,7 @@ export function defaultGpuConfig(): GpuCollectorConfig {
     podResourcesSocket: defaultPodResourcesSocket,
     podResourcesRefreshMs: 10_000,
     inventoryRepeatMs: 300_000,
+    inventoryRefreshMs: 300_000,
     nvlinkIntervalMs: 60_000,
     reprobeIntervalMs: 60_000,
   };
@@ -100,6 +107,7 @@ const integerBounds: Partial<Record<keyof GpuCollectorConfig, [number, number]>>
   dcgmMaxBytes: [1024, 1024 * 1024 * 1024],
   podResourcesRefreshMs: [0, 3_600_000],
   inventoryRepeatMs: [1_000, 86_400_000],
+  inventoryRefreshMs: [0, 86_400_000],
   nvlinkIntervalMs: [0, 86_400_000],
   reprobeIntervalMs: [100, 86_400_000],
 };

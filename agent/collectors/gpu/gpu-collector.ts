@@ -89,6 +89,10 @@ export class GpuCollector implements Collector {
   private readonly tracker = new TransitionTracker();
   private inventoryDirty = true;
   private inventoryRefresh: Promise<void> | undefined;
+  /** When the last `-q -x` read started, for the periodic re-read. */
+  private inventoryReadAtMs = -Infinity;
+  /** DCGM's MIG instance entities at the last scrape; a change means a MIG reconfiguration. */
+  private dcgmMigKey: string | undefined;
   private inventoryError: string | undefined;
   private lastInventorySentMs = -Infinity;
   private kmsg: KernelLogReader | undefined;
@@ -254,6 +258,7 @@ export class GpuCollector implements Collector {
   private refreshInventory(): Promise<void> {
     if (this.inventoryRefresh) return this.inventoryRefresh;
     this.inventoryDirty = false;
+    this.inventoryReadAtMs = this.deps.now();
     const exe = this.config.nvidiaSmiPath;
     const signal = this.stopController.signal;
     const run = async (): Promise<void> => {
@@ -293,7 +298,12 @@ export class GpuCollector implements Collector {
       if (this.departed.has(info.uuid)) continue;
       const known = this.gpus.get(info.uuid);
       if (!known && this.gpus.size > 0)
-        this.pendingEvents.push(this.gpuEvent(now, 'gpu_appeared', 'warning', info.uuid, 'GPU appeared', {}));
+        this.pendingEvents.push(
+          this.gpuEvent(now, 'gpu_appeared', 'warning', info.uuid, 'GPU appeared in nvidia-smi -q -x', {
+            // The index is not in -q -x: it comes with the GPU's first stream row, not invented here.
+            ...(info.busId ? { pci_bus_id: info.busId } : {}),
+          }),
+        );
       if (info.persistenceOff && !known?.info?.persistenceOff) {
         this.logger.warn(
           { uuid: info.uuid },
@@ -327,7 +337,7 @@ export class GpuCollector implements Collector {
           'critical',
           uuid,
           'GPU no longer listed by nvidia-smi -q -x (fell off the bus?)',
-          {},
+          this.gpuIdentity(known),
         ),
       );
       this.gpus.delete(uuid);
@@ -335,6 +345,8 @@ export class GpuCollector implements Collector {
     }
     const migs = new Map<string, KnownMig>();
     for (const info of infos) {
+      // A departed GPU's MIG devices are gone with it, whatever -q -x still lists.
+      if (this.departed.has(info.uuid)) continue;
       for (const mig of info.migDevices) {
         const entity = `${info.uuid}/gi${mig.gpuInstanceId}`;
         const l = listed.find((x) => x.gpuUuid === info.uuid && x.index === mig.index);
@@ -357,6 +369,8 @@ export class GpuCollector implements Collector {
     const dcgmEnabled = this.config.dcgmUrl !== '';
     this.maybeReprobe(now);
     if (this.smiAbsentReason !== undefined && !dcgmEnabled) return this.absent(now, this.smiAbsentReason);
+    const refreshEveryMs = this.config.inventoryRefreshMs;
+    if (refreshEveryMs > 0 && now - this.inventoryReadAtMs >= refreshEveryMs) this.inventoryDirty = true;
     if (this.inventoryDirty && this.smiAbsentReason === undefined) void this.refreshInventory();
     // Everything that awaits happens first; buffered rows and kernel lines are drained only after the
     // last await, synchronously, so a run aborted by the scheduler leaves them for the next run.
@@ -370,7 +384,7 @@ export class GpuCollector implements Collector {
     const rows = this.rows;
     this.rows = [];
     // The GPU set first, so that a GPU seen for the first time gets its index/model in this run's inventory.
-    const seen = new Set(rows.map((r) => r.row.uuid));
+    const seen = new Map(rows.map((r) => [r.row.uuid, r.row.index]));
     if (seen.size > 0) this.trackGpuSet(seen, now, events);
     for (const { row, receivedMs } of rows) {
       const labels = this.gpuLabels(row);
@@ -537,16 +551,26 @@ export class GpuCollector implements Collector {
     return { timestampMs, kind, severity, source, entity, message, attributes };
   }
 
-  private trackGpuSet(seen: ReadonlySet<string>, now: number, events: AgentEvent[]): void {
+  /** `gpu` (index) and `pci_bus_id` of a known GPU, each only when known. */
+  private gpuIdentity(known: KnownGpu): Record<string, string> {
+    return {
+      ...(known.index !== undefined ? { gpu: known.index } : {}),
+      ...(known.busId ? { pci_bus_id: known.busId } : {}),
+    };
+  }
+
+  private trackGpuSet(seen: ReadonlyMap<string, string>, now: number, events: AgentEvent[]): void {
     const first = this.gpus.size === 0;
-    for (const uuid of seen) {
+    for (const [uuid, index] of seen) {
       if (this.gpus.has(uuid)) continue;
-      this.gpus.set(uuid, { missing: 0 });
+      this.gpus.set(uuid, { missing: 0, index });
       this.departed.delete(uuid);
       this.lastInventorySentMs = -Infinity; // send the changed GPU set now
       if (!first) {
         events.push(
-          this.gpuEvent(now, 'gpu_appeared', 'warning', uuid, 'GPU appeared in the nvidia-smi stream', {}),
+          this.gpuEvent(now, 'gpu_appeared', 'warning', uuid, 'GPU appeared in the nvidia-smi stream', {
+            gpu: index,
+          }),
         );
         this.inventoryDirty = true;
       }
@@ -565,12 +589,13 @@ export class GpuCollector implements Collector {
           'critical',
           uuid,
           'GPU stopped reporting in the nvidia-smi stream (fell off the bus?)',
-          { gpu: known.index ?? '' },
+          this.gpuIdentity(known),
         ),
       );
       this.gpus.delete(uuid);
       this.departed.add(uuid);
       this.tracker.forget(uuid);
+      for (const [entity, mig] of this.migs) if (mig.gpuUuid === uuid) this.migs.delete(entity);
       this.inventoryDirty = true;
       this.lastInventorySentMs = -Infinity;
     }
@@ -689,6 +714,18 @@ export class GpuCollector implements Collector {
     if ([...entities.keys()].sort().join() !== [...this.dcgmEntities.keys()].sort().join())
       this.lastInventorySentMs = -Infinity;
     this.dcgmEntities = entities;
+    // MIG instances created or destroyed: -q -x (MIG tree, profiles, memory) is stale; read it again now.
+    const migKey = scrape.entities
+      .filter((e) => e.migInstance !== undefined)
+      .map((e) => e.entity)
+      .sort()
+      .join();
+    if (this.dcgmMigKey !== undefined && migKey !== this.dcgmMigKey && this.smiAbsentReason === undefined) {
+      this.logger.info('MIG instances reported by DCGM changed; re-reading nvidia-smi -q -x');
+      this.inventoryDirty = true;
+      void this.refreshInventory();
+    }
+    this.dcgmMigKey = migKey;
     const migOwner = new Map<string, PodLabels>();
     for (const mig of this.migs.values()) {
       const owner = mig.uuid ? this.owners.get(mig.uuid) : undefined;
@@ -779,10 +816,11 @@ export class GpuCollector implements Collector {
       const attributes: Record<string, string> = {
         gpu_uuid: mig.gpuUuid,
         gpu_instance_id: mig.info.gpuInstanceId,
-        compute_instance_id: mig.info.computeInstanceId,
         mig_index: mig.info.index,
         ...mig.info.attributes,
       };
+      if (mig.info.computeInstanceId !== undefined)
+        attributes['compute_instance_id'] = mig.info.computeInstanceId;
       if (mig.uuid) attributes['mig_uuid'] = mig.uuid;
       if (mig.profile) attributes['profile'] = mig.profile;
       const total = mig.info.readings.find((r) => r.metric === 'gpu_memory_total_bytes');

@@ -43,6 +43,17 @@ describe('nvidia-smi -q -x', () => {
     expect(gpu.persistenceOff).toBe(true);
   });
 
+  it('leaves the compute instance id out when -q -x does not print it', () => {
+    const xml = read('telegraf-xml__a100-sxm4-v12.xml').replace(
+      /<compute_instance_id>0<\/compute_instance_id>/,
+      '',
+    );
+    const migs = parseNvidiaSmiXml(xml).gpus[0]!.migDevices;
+    expect(migs).toHaveLength(4);
+    expect(migs[0]).not.toHaveProperty('computeInstanceId');
+    expect(migs[1]?.computeInstanceId).toBe('0');
+  });
+
   it('reads both power layouts: power_readings (pre-R535) and gpu_power_readings with only average/instant (R570+)', () => {
     const old = parseNvidiaSmiXml(read('telegraf-xml__quadro-p2000-v12.xml')).gpus[0]!;
     expect(old.readings.find((r) => r.metric === 'gpu_power_draw_watts')?.raw).toBe('4.61 W');

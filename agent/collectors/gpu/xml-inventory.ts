@@ -16,7 +16,8 @@ export interface MigDeviceInfo {
   /** Index of the MIG device within its GPU (the `-L` "Device N"). */
   readonly index: string;
   readonly gpuInstanceId: string;
-  readonly computeInstanceId: string;
+  /** Absent when `-q -x` does not print it (nothing is assumed). */
+  readonly computeInstanceId?: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly readings: readonly XmlReading[];
 }
@@ -188,7 +189,13 @@ function migDevice(node: Node): MigDeviceInfo | undefined {
   const r = new Readings();
   for (const k of ['total', 'used', 'free', 'reserved'] as const)
     r.add(`gpu_memory_${k}_bytes`, child(node, 'fb_memory_usage', k), MiB);
-  return { index, gpuInstanceId: gi, computeInstanceId: ci ?? '0', attributes, readings: r.list };
+  return {
+    index,
+    gpuInstanceId: gi,
+    ...(ci !== undefined ? { computeInstanceId: ci } : {}),
+    attributes,
+    readings: r.list,
+  };
 }
 
 function setIf(target: Record<string, string>, key: string, value: string | undefined): void {

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -296,11 +296,87 @@ describe('GPU collector with the replay nvidia-smi', () => {
     expect(all.events.find((e) => e.kind === 'gpu_disappeared')?.entity).toBe(
       'GPU-513536b6-7d19-9063-b049-1e69664bb298',
     );
-    // -q -x still lists the A100 on the re-read the change triggers: it must not flap back.
-    const later = await collectUntil(c, () => false, 1_500);
+    expect(all.events.find((e) => e.kind === 'gpu_appeared')?.attributes).toEqual({ gpu: '0' });
+    // The A100 was known from -q -x only: its bus id, no index (-q -x does not print one).
+    expect(all.events.find((e) => e.kind === 'gpu_disappeared')?.attributes).toEqual({
+      pci_bus_id: '00000000:01:00.0',
+    });
+    // -q -x still lists the A100 on the re-read the change triggers: it must not flap back, and its MIG
+    // devices are gone with it.
+    const later = await collectUntil(c, (a) => a.inventory.some((i) => i.kind === 'gpu'), 3_000);
     expect(later.events.filter((e) => e.kind === 'gpu_appeared' || e.kind === 'gpu_disappeared')).toEqual([]);
+    expect(later.inventory.filter((i) => i.kind === 'gpu').map((i) => i.entity)).toEqual([h100Uuid]);
+    expect(later.inventory.filter((i) => i.kind === 'mig_device')).toEqual([]);
     // MIG mode: utilization.gpu is [N/A] in the recording, so there is no such sample at all.
     expect(metric(all, 'gpu_utilization_ratio')).toEqual([]);
+  });
+
+  describe('after a MIG reconfiguration', () => {
+    const a100Uuid = 'GPU-513536b6-7d19-9063-b049-1e69664bb298';
+    /**
+     * The A100 MIG recording relabelled with the UUID of the H100 MIG stream recording, so that -q -x
+     * and the stream describe the same GPU; `drop` removes the last MIG devices (instances destroyed).
+     */
+    function writeMigXml(path: string, drop: number): void {
+      let xml = readFileSync(join(xmlDir, 'telegraf-xml__a100-sxm4-v12.xml'), 'utf8').replaceAll(
+        a100Uuid,
+        h100Uuid,
+      );
+      for (let i = 0; i < drop; i++) {
+        const at = xml.lastIndexOf('<mig_device>');
+        xml = xml.slice(0, at) + xml.slice(xml.indexOf('</mig_device>', at) + '</mig_device>'.length);
+      }
+      writeFileSync(path, xml);
+    }
+    const migEntities = (c: Collection): string[] =>
+      c.inventory.filter((i) => i.kind === 'mig_device').map((i) => i.entity);
+    const lastInventory = (a: Collection): Collection => ({
+      samples: [],
+      events: [],
+      inventory: a.inventory.filter((i) => i.observedMs === a.inventory.at(-1)?.observedMs),
+    });
+
+    it('re-reads -q -x every inventoryRefreshMs', async () => {
+      const xml = join(dir, 'inventory.xml');
+      writeMigXml(xml, 0);
+      const c = await startCollector({ capture: h100Mig, xml }, { inventoryRefreshMs: 1_000 });
+      expect(migEntities(await c.collect(signal()))).toHaveLength(4);
+      writeMigXml(xml, 2);
+      const all = await collectUntil(c, (a) => migEntities(lastInventory(a)).length === 2, 5_000);
+      expect(migEntities(lastInventory(all))).toEqual([`${h100Uuid}/gi3`, `${h100Uuid}/gi4`]);
+      expect(all.events.filter((e) => e.kind === 'gpu_disappeared')).toEqual([]);
+    });
+
+    it("re-reads -q -x at once when DCGM's MIG instances change", async () => {
+      const page = readFileSync(
+        new URL('dcgm/dcgm-exporter-metrics__a100-mig-1g.5gb__nvidia-docs.prom', fixtures),
+        'utf8',
+      );
+      let body = page;
+      const server = createServer((_req, res) => res.writeHead(200).end(body));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const dcgmUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+        const xml = join(dir, 'inventory.xml');
+        writeMigXml(xml, 0);
+        // Periodic re-reads off: only the DCGM change can make the collector look again.
+        const c = await startCollector({ capture: h100Mig, xml }, { inventoryRefreshMs: 0, dcgmUrl });
+        expect(migEntities(await c.collect(signal()))).toHaveLength(4);
+        writeMigXml(xml, 3);
+        const quiet = await collectUntil(c, () => false, 1_500);
+        expect(migEntities(quiet)).toEqual([]); // not re-read, not re-sent
+        body = page
+          .split('\n')
+          .filter((l) => !l.includes('GPU_I_ID='))
+          .join('\n'); // the 1g.5gb instance destroyed
+        // The changed DCGM entity set re-sends the inventory at once (still the old MIG tree); the re-read
+        // it triggers then sends the new one.
+        const all = await collectUntil(c, (a) => migEntities(lastInventory(a)).length === 1, 5_000);
+        expect(migEntities(lastInventory(all))).toEqual([`${h100Uuid}/gi3`]);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
   });
 
   describe('with a kubelet', () => {
