@@ -177,6 +177,7 @@ describe('GPU collector with the replay nvidia-smi', () => {
     });
     expect(self?.attributes['inventory_error']).toMatch(/-q -x/);
     expect(all.events.filter((e) => e.kind === 'gpu_nvidia_smi_failed')).toEqual([]);
+    expect(metric(all, 'gpu_nvidia_smi_abandoned_children_total').at(-1)?.value).toBe(0);
   });
 
   it('reads NVLink state and speed from nvidia-smi nvlink -s (H100, 18 links)', async () => {
