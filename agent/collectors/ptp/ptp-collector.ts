@@ -1,14 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { Collector, CollectorDeps } from '../collector.js';
-import type {
-  AgentEvent,
-  Collection,
-  InventoryItem,
-  MetricKind,
-  Sample,
-  Severity,
-} from '../../model/telemetry.js';
+import type { Collection, Severity } from '../../model/telemetry.js';
 import { ClockStateMachine, clockStateCodes, type ClockStateTransition } from './clock-state.js';
 import type { PtpCollectorConfig, PtpLogFile } from './config.js';
 import { discoverSockets } from './discovery.js';
@@ -16,6 +9,7 @@ import { parsePtpLogLine, type PtpLogLine } from './log-parser.js';
 import { LogTail } from './log-tail.js';
 import { PmcClient, pmcQueries, type PmcResult } from './pmc-client.js';
 import { pmcBool, pmcNumber, portStateCodes, type PmcResponse } from './pmc-parser.js';
+import { CollectionBuilder, FailureLog } from '../collection-builder.js';
 
 const source = 'ptp';
 const nsToSeconds = 1e-9;
@@ -46,36 +40,6 @@ interface LogSource {
   linesTotal: number;
 }
 
-/** Accumulates one run's output. */
-class Out {
-  readonly samples: Sample[] = [];
-  readonly events: AgentEvent[] = [];
-  readonly inventory: InventoryItem[] = [];
-
-  sample(
-    metric: string,
-    entity: string,
-    labels: Record<string, string>,
-    value: number | undefined,
-    timestampMs: number,
-    kind: MetricKind = 'gauge',
-  ): void {
-    if (value === undefined || !Number.isFinite(value)) return;
-    this.samples.push({ series: { metric, source, entity, labels, kind }, timestampMs, value });
-  }
-
-  event(
-    timestampMs: number,
-    kind: string,
-    severity: Severity,
-    entity: string,
-    message: string,
-    attributes: Record<string, string>,
-  ): void {
-    this.events.push({ timestampMs, kind, severity, source, entity, message, attributes });
-  }
-}
-
 /**
  * Reads every ptp4l instance on the node through `pmc` over its management
  * socket, and tails the configured ptp4l / phc2sys / ts2phc logs. See README.md
@@ -84,8 +48,8 @@ class Out {
 export class PtpCollector implements Collector {
   readonly name = source;
   private readonly log: Logger;
-  /** Last failure logged per key: a failure that repeats every run is logged once, until it changes or clears. */
-  private readonly failures = new Map<string, string>();
+  /** A failure that repeats every run is logged once, until it changes or clears. */
+  private readonly failures: FailureLog;
   private readonly pmc: PmcClient;
   private readonly instances = new Map<string, InstanceState>();
   private readonly logs: LogSource[];
@@ -95,6 +59,7 @@ export class PtpCollector implements Collector {
     private readonly deps: CollectorDeps,
   ) {
     this.log = deps.logger.child({ component: 'collector', collector: source });
+    this.failures = new FailureLog(this.log);
     this.pmc = new PmcClient({
       pmcPath: config.pmcPath,
       clientDir: config.pmcClientDir,
@@ -108,17 +73,6 @@ export class PtpCollector implements Collector {
     }));
   }
 
-  private warnOnce(key: string, err: unknown, fields: Record<string, unknown>, message: string): void {
-    const text = err instanceof Error ? err.message : String(err);
-    if (this.failures.get(key) === text) return;
-    this.failures.set(key, text);
-    this.log.warn({ err, ...fields }, message);
-  }
-
-  private cleared(key: string): void {
-    if (this.failures.delete(key)) this.log.info({ key }, 'recovered');
-  }
-
   async start(): Promise<void> {
     for (const source of this.logs) await source.tail.start();
     const sockets = await discoverSockets(this.config.sockets, this.config.configFiles);
@@ -126,7 +80,7 @@ export class PtpCollector implements Collector {
   }
 
   async collect(signal: AbortSignal): Promise<Collection> {
-    const out = new Out();
+    const out = new CollectionBuilder(source);
     const nowMs = this.deps.now();
     const found = await discoverSockets(this.config.sockets, this.config.configFiles);
     for (const uds of found) {
@@ -177,16 +131,16 @@ export class PtpCollector implements Collector {
     socketPresent: boolean,
     nowMs: number,
     signal: AbortSignal,
-    out: Out,
+    out: CollectionBuilder,
   ): Promise<void> {
     let result: PmcResult | undefined;
     if (socketPresent) {
       try {
         result = await this.pmc.query(instance.uds, pmcQueries, signal);
-        this.cleared(`pmc:${instance.uds}`);
+        this.failures.cleared(`pmc:${instance.uds}`);
       } catch (err) {
         if (signal.aborted) throw err;
-        this.warnOnce(`pmc:${instance.uds}`, err, { uds: instance.uds }, 'pmc run failed');
+        this.failures.warnOnce(`pmc:${instance.uds}`, err, { uds: instance.uds }, 'pmc run failed');
       }
     }
     const answered = result !== undefined && result.responses.size > 0;
@@ -226,7 +180,12 @@ export class PtpCollector implements Collector {
     this.readInstance(instance, result as PmcResult, nowMs, out);
   }
 
-  private readInstance(instance: InstanceState, result: PmcResult, nowMs: number, out: Out): void {
+  private readInstance(
+    instance: InstanceState,
+    result: PmcResult,
+    nowMs: number,
+    out: CollectionBuilder,
+  ): void {
     const first = (id: string): Readonly<Record<string, string>> =>
       result.responses.get(id)?.[0]?.fields ?? {};
     const def = first('DEFAULT_DATA_SET');
@@ -477,13 +436,13 @@ export class PtpCollector implements Collector {
   }
 
   /** Drains one log file; returns whether the file exists. */
-  private async readLog(logSource: LogSource, nowMs: number, out: Out): Promise<boolean> {
+  private async readLog(logSource: LogSource, nowMs: number, out: CollectionBuilder): Promise<boolean> {
     let read;
     try {
       read = await logSource.tail.read();
-      this.cleared(`log:${logSource.file.path}`);
+      this.failures.cleared(`log:${logSource.file.path}`);
     } catch (err) {
-      this.warnOnce(
+      this.failures.warnOnce(
         `log:${logSource.file.path}`,
         err,
         { path: logSource.file.path },
@@ -538,7 +497,7 @@ function clockStateEvents(
   nowMs: number,
   entity: string,
   uds: string,
-  out: Out,
+  out: CollectionBuilder,
 ): void {
   const attributes = { from: t.from, to: t.to, uds };
   if (t.from === 'LOCKED')
@@ -569,7 +528,7 @@ function lineTimestampMs(line: PtpLogLine, nowMs: number, monoNowS: number): num
   return ageS >= 0 && ageS <= 600 ? Math.round(nowMs - ageS * 1000) : nowMs;
 }
 
-function logLineOutput(line: PtpLogLine, entity: string, ts: number, out: Out): void {
+function logLineOutput(line: PtpLogLine, entity: string, ts: number, out: CollectionBuilder): void {
   const process = line.process || 'unknown';
   switch (line.kind) {
     case 'servo': {

@@ -3,17 +3,11 @@ import type { Logger } from 'pino';
 import type { Collector, CollectorDeps } from '../collector.js';
 import type { DeviceAssignment, PodResourcesClient } from '../../kubelet/pod-resources.js';
 import { createPodResourcesClient } from '../../kubelet/pod-resources-client.js';
-import type {
-  AgentEvent,
-  Collection,
-  InventoryItem,
-  MetricKind,
-  Sample,
-  Severity,
-} from '../../model/telemetry.js';
+import type { Collection } from '../../model/telemetry.js';
 import type { SriovCollectorConfig } from './config.js';
 import { readVfLinks, type VfCounters, type VfLinkInfo } from './ip-link.js';
 import { readSriovSysfs, type PfSysfsInfo, type VfSysfsInfo } from './sysfs.js';
+import { CollectionBuilder, FailureLog } from '../collection-builder.js';
 
 const source = 'sriov';
 
@@ -42,35 +36,6 @@ interface VfMemory {
   dropRatePerSecond?: number;
 }
 
-class Out {
-  readonly samples: Sample[] = [];
-  readonly events: AgentEvent[] = [];
-  readonly inventory: InventoryItem[] = [];
-
-  sample(
-    metric: string,
-    entity: string,
-    labels: Record<string, string>,
-    value: number | undefined,
-    ts: number,
-    kind: MetricKind = 'gauge',
-  ): void {
-    if (value === undefined || !Number.isFinite(value)) return;
-    this.samples.push({ series: { metric, source, entity, labels, kind }, timestampMs: ts, value });
-  }
-
-  event(
-    ts: number,
-    kind: string,
-    severity: Severity,
-    entity: string,
-    message: string,
-    attributes: Record<string, string>,
-  ): void {
-    this.events.push({ timestampMs: ts, kind, severity, source, entity, message, attributes });
-  }
-}
-
 /**
  * SR-IOV PF/VF inventory from sysfs, per-VF configuration and counters from
  * netlink (`ip -j -s -d link show dev <pf>`) and driver sysfs stats, VF-to-pod
@@ -79,8 +44,8 @@ class Out {
 export class SriovCollector implements Collector {
   readonly name = source;
   private readonly log: Logger;
-  /** Last failure logged per key: a failure that repeats every run is logged once, until it changes or clears. */
-  private readonly failures = new Map<string, string>();
+  /** A failure that repeats every run is logged once, until it changes or clears. */
+  private readonly failures: FailureLog;
   private podResources: PodResourcesClient | undefined;
   private readonly ownsPodResources: boolean;
   private readonly numVfs = new Map<string, number>();
@@ -91,19 +56,9 @@ export class SriovCollector implements Collector {
     private readonly deps: SriovCollectorDeps,
   ) {
     this.log = deps.logger.child({ component: 'collector', collector: source });
+    this.failures = new FailureLog(this.log);
     this.podResources = deps.podResources;
     this.ownsPodResources = deps.podResources === undefined && config.podResourcesSocket !== '';
-  }
-
-  private warnOnce(key: string, err: unknown, fields: Record<string, unknown>, message: string): void {
-    const text = err instanceof Error ? err.message : String(err);
-    if (this.failures.get(key) === text) return;
-    this.failures.set(key, text);
-    this.log.warn({ err, ...fields }, message);
-  }
-
-  private cleared(key: string): void {
-    if (this.failures.delete(key)) this.log.info({ key }, 'recovered');
   }
 
   async start(): Promise<void> {
@@ -126,7 +81,7 @@ export class SriovCollector implements Collector {
   }
 
   async collect(signal: AbortSignal): Promise<Collection> {
-    const out = new Out();
+    const out = new CollectionBuilder(source);
     const nowMs = this.deps.now();
     const pfs = (await readSriovSysfs(this.config.sysfsRoot)).filter((pf) => this.selected(pf));
     if (pfs.length === 0) {
@@ -160,7 +115,7 @@ export class SriovCollector implements Collector {
   private async readPods(
     signal: AbortSignal,
     nowMs: number,
-    out: Out,
+    out: CollectionBuilder,
   ): Promise<Map<string, DeviceAssignment>> {
     const map = new Map<string, DeviceAssignment>();
     if (!this.podResources) {
@@ -176,10 +131,10 @@ export class SriovCollector implements Collector {
         for (const id of assignment.deviceIds) map.set(id, assignment);
       }
       out.sample('sriov_pod_resources_up', '', {}, 1, nowMs);
-      this.cleared('podresources');
+      this.failures.cleared('podresources');
     } catch (err) {
       if (signal.aborted) throw err;
-      this.warnOnce('podresources', err, {}, 'PodResources List failed; VF pod attribution skipped');
+      this.failures.warnOnce('podresources', err, {}, 'PodResources List failed; VF pod attribution skipped');
       out.sample('sriov_pod_resources_up', '', {}, 0, nowMs);
     }
     return map;
@@ -190,7 +145,7 @@ export class SriovCollector implements Collector {
     pods: Map<string, DeviceAssignment>,
     nowMs: number,
     signal: AbortSignal,
-    out: Out,
+    out: CollectionBuilder,
   ): Promise<void> {
     const netdev = pf.netdevs[0];
     const pfName = netdev?.name ?? '';
@@ -233,10 +188,10 @@ export class SriovCollector implements Collector {
       try {
         links = await readVfLinks(this.config.ipPath, pfName, this.config.ipTimeoutMs, signal);
         out.sample('sriov_pf_netlink_up', pf.pciAddress, labels, 1, nowMs);
-        this.cleared(`ip:${pfName}`);
+        this.failures.cleared(`ip:${pfName}`);
       } catch (err) {
         if (signal.aborted) throw err;
-        this.warnOnce(`ip:${pfName}`, err, { pf: pfName }, 'reading VF info through ip link failed');
+        this.failures.warnOnce(`ip:${pfName}`, err, { pf: pfName }, 'reading VF info through ip link failed');
         out.sample('sriov_pf_netlink_up', pf.pciAddress, labels, 0, nowMs);
       }
     }
@@ -278,7 +233,7 @@ export class SriovCollector implements Collector {
     link: VfLinkInfo | undefined,
     pods: Map<string, DeviceAssignment>,
     nowMs: number,
-    out: Out,
+    out: CollectionBuilder,
   ): void {
     // A VF without a virtfn link (incomplete sysfs) is still reported, under its PF and index.
     const entity = sys?.pciAddress ?? `${pf.pciAddress}/vf${index}`;
@@ -381,7 +336,7 @@ export class SriovCollector implements Collector {
     memory: VfMemory,
     attrs: Record<string, string>,
     nowMs: number,
-    out: Out,
+    out: CollectionBuilder,
   ): void {
     const rx = counters.get('rx_dropped');
     const tx = counters.get('tx_dropped');
