@@ -68,29 +68,26 @@ export async function entityStates(store: Store, query: EntityQuery): Promise<En
       }
       return { ...item, values };
     })
-    .sort((a, b) => compareKeys(a, b));
+    .sort((a, b) => compareKey([a.cluster, a.node, a.entity], [b.cluster, b.node, b.entity]));
 }
 
 function entityKey(cluster: string, node: string, entity: string): string {
   return `${cluster}\u0000${node}\u0000${entity}`;
 }
 
-function compareKeys(a: EntityState, b: EntityState): number {
-  return (
-    a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node) || a.entity.localeCompare(b.entity)
-  );
-}
+/** Position of an item in fleet order: (cluster, node, entity). */
+export type EntityKey = readonly [cluster: string, node: string, entity: string];
 
 /** Opaque cursor over (cluster, node, entity) order. */
-export function encodeCursor(state: Pick<EntityState, 'cluster' | 'node' | 'entity'>): string {
-  return Buffer.from(JSON.stringify([state.cluster, state.node, state.entity])).toString('base64url');
+export function encodeCursor(key: EntityKey): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): [string, string, string] | null {
+export function decodeCursor(cursor: string): EntityKey | null {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 3 && parsed.every((p) => typeof p === 'string')) {
-      return parsed as [string, string, string];
+      return parsed as unknown as EntityKey;
     }
   } catch {
     // fall through
@@ -98,23 +95,26 @@ export function decodeCursor(cursor: string): [string, string, string] | null {
   return null;
 }
 
-/** Entities after the cursor, at most `limit`, with the next cursor when more remain. */
-export function page<T extends Pick<EntityState, 'cluster' | 'node' | 'entity'>>(
+function compareKey(a: EntityKey, b: EntityKey): number {
+  return a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]);
+}
+
+/**
+ * Items (already in fleet order) after the cursor, at most `limit`, with the
+ * next cursor when more remain.
+ */
+export function page<T>(
   items: readonly T[],
-  after: [string, string, string] | null,
+  keyOf: (item: T) => EntityKey,
+  after: EntityKey | null,
   limit: number,
 ): { items: T[]; nextCursor: string | null } {
-  const start = after
-    ? items.findIndex(
-        (s) =>
-          s.cluster.localeCompare(after[0]) > 0 ||
-          (s.cluster === after[0] &&
-            (s.node.localeCompare(after[1]) > 0 ||
-              (s.node === after[1] && s.entity.localeCompare(after[2]) > 0))),
-      )
-    : 0;
+  const start = after ? items.findIndex((item) => compareKey(keyOf(item), after) > 0) : 0;
   if (start < 0) return { items: [], nextCursor: null };
   const slice = items.slice(start, start + limit);
   const last = slice[slice.length - 1];
-  return { items: slice, nextCursor: start + limit < items.length && last ? encodeCursor(last) : null };
+  return {
+    items: slice,
+    nextCursor: start + limit < items.length && last ? encodeCursor(keyOf(last)) : null,
+  };
 }

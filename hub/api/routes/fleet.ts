@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { InputError } from '../../errors.js';
-import { decodeCursor, entityStates, page } from '../../fleet/entity-state.js';
+import { decodeCursor, entityStates, page, type EntityKey } from '../../fleet/entity-state.js';
 import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
 import type { Store } from '../../store/store.js';
 import type { Permission } from '../access.js';
@@ -26,7 +26,7 @@ const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 2048, description: 'nextCursor of the previous page' })),
 };
 
-function cursorOf(cursor: string | undefined): [string, string, string] | null {
+function cursorOf(cursor: string | undefined): EntityKey | null {
   if (cursor === undefined) return null;
   const decoded = decodeCursor(cursor);
   if (!decoded) throw new InputError('cursor: not a cursor returned by this API');
@@ -106,11 +106,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         gpus = gpus.filter((g) => g.throttleReasons.length > 0 === q.throttling);
       if (q.xid_within !== undefined) gpus = gpus.filter((g) => g.xidCount > 0);
       const { items, nextCursor } = page(
-        gpus.map((g) => ({ ...g, entity: g.uuid })),
+        gpus,
+        (g) => [g.cluster, g.node, g.uuid],
         cursorOf(q.cursor),
         q.limit,
       );
-      return { gpus: items.map(({ entity: _entity, ...g }) => g), nextCursor };
+      return { gpus: items, nextCursor };
     },
   );
 
@@ -162,7 +163,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         await entityStates(store, { cluster, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
       ).map(ptpView);
       if (q.clock_state) views = views.filter((v) => v.clockState === q.clock_state);
-      const { items, nextCursor } = page(views, cursorOf(q.cursor), q.limit);
+      const { items, nextCursor } = page(
+        views,
+        (v) => [v.cluster, v.node, v.entity],
+        cursorOf(q.cursor),
+        q.limit,
+      );
       return { ptp: items, nextCursor };
     },
   );
@@ -206,11 +212,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         sriovView,
       );
       const { items, nextCursor } = page(
-        views.map((v) => ({ ...v, entity: v.pciAddress })),
+        views,
+        (v) => [v.cluster, v.node, v.pciAddress],
         cursorOf(q.cursor),
         q.limit,
       );
-      return { devices: items.map(({ entity: _entity, ...v }) => v), nextCursor };
+      return { devices: items, nextCursor };
     },
   );
 
