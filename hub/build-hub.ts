@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { buildApi } from './api/app.js';
 import { RevocationWatcher } from './auth/agents/revocation-watcher.js';
-import { buildAuth, type AuthSettings } from './auth/build-auth.js';
+import { buildAuth, type AuthSettings, type HubAuth } from './auth/build-auth.js';
 import { securityPlugin } from './auth/http/security-plugin.js';
 import { authMigrations } from './auth/migrations.js';
 import { grpcServerTls } from './auth/tls/grpc-credentials.js';
@@ -108,8 +108,21 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       logger,
     );
     stops.push(async () => grpcTls.close());
+    // The audit log is built with the rest of security below; ingest refusals reach it from then on.
+    let audit: HubAuth['audit'] | undefined;
     const ingest = createIngestServer({
       credentials: grpcTls.credentials,
+      onAccessDenied: (denied) =>
+        audit?.record({
+          timeMs: Date.now(),
+          outcome: denied.outcome,
+          action: `ingest ${denied.rpc}`,
+          cluster: denied.cluster,
+          principalKind: denied.agentId === undefined ? undefined : 'agent',
+          principalId: denied.agentId,
+          reason: denied.reason,
+          remoteAddr: denied.peer,
+        }),
       peerCheck:
         config.grpcTlsClientCaFile === undefined
           ? undefined
@@ -142,6 +155,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       logger,
       onEnrollmentTokenRevoked: (id) => ingest.revokeToken(id),
     });
+    audit = auth.audit;
     stops.push(() => auth.close());
     const { authenticator, authorizer } = auth;
     // Revocations made through another replica reach this one's streams within a poll.

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BatchResultOut, DecodedBatch, HelloIn } from '../codec/ingest-codec.js';
-import { InputError, RateLimitedError } from '../errors.js';
+import { AuthenticationError, ForbiddenError, InputError, RateLimitedError } from '../errors.js';
 import type { Bus, SampleMessage } from '../bus/bus.js';
 import type { BatchOutcome, Store } from '../store/store.js';
 import type { IngestLimits } from './limits.js';
@@ -26,6 +26,44 @@ export interface IngestContext {
    * ForbiddenError). Called after the token's cluster matched Hello.
    */
   readonly peerCheck?: PeerCheck;
+  /** Told of every refused authentication or authorization (the hub's audit log listens). */
+  readonly onAccessDenied?: AccessDeniedHook;
+}
+
+/** A refused ingest call: who it claimed to be and why it was refused; never the token. */
+export interface AccessDenied {
+  readonly rpc: 'stream' | 'push';
+  readonly outcome: 'unauthenticated' | 'forbidden';
+  readonly reason: string;
+  readonly peer: string;
+  readonly cluster?: string;
+  readonly agentId?: string;
+}
+
+export type AccessDeniedHook = (denied: AccessDenied) => void;
+
+/** The AccessDenied record of an error, when it is an authentication or authorization refusal. */
+export function accessDeniedOf(
+  err: unknown,
+  rpc: AccessDenied['rpc'],
+  peer: string,
+  hello: { cluster?: string; agentId?: string } | undefined,
+): AccessDenied | undefined {
+  const outcome =
+    err instanceof AuthenticationError
+      ? 'unauthenticated'
+      : err instanceof ForbiddenError
+        ? 'forbidden'
+        : undefined;
+  if (!outcome) return undefined;
+  return {
+    rpc,
+    outcome,
+    reason: (err as Error).message,
+    peer,
+    cluster: hello?.cluster,
+    agentId: hello?.agentId,
+  };
 }
 
 /** `call.getAuthContext()` of grpc-js and the cluster named in Hello. */

@@ -24,6 +24,7 @@ import {
   resultOf,
   submitBatch,
   type IngestContext,
+  accessDeniedOf,
 } from './intake.js';
 import { SeriesTable } from './series-table.js';
 import { statusName, toGrpcStatus } from './status.js';
@@ -50,6 +51,8 @@ export async function handlePush(
       err instanceof AppError ? ctx.logger.warn.bind(ctx.logger) : ctx.logger.error.bind(ctx.logger);
     log({ err, grpcCode: statusName(status.code) }, 'ingest push refused');
     ctx.metrics.streamErrors.inc({ code: statusName(status.code) });
+    const denied = accessDeniedOf(err, 'push', call.getPeer(), undefined);
+    if (denied) ctx.onAccessDenied?.(denied);
     callback(status, null);
   }
 }

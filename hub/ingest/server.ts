@@ -6,7 +6,7 @@ import { ingestServiceDefinition, type CollectorConfigOut } from '../codec/inges
 import { AuthenticationError, UnavailableError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { enrollmentTokenAuthenticator, type AgentAuthenticator } from './auth.js';
-import type { IngestContext, PeerCheck } from './intake.js';
+import type { AccessDeniedHook, IngestContext, PeerCheck } from './intake.js';
 import {
   DEFAULT_INGEST_LIMITS,
   DEFAULT_WRITER_LIMITS,
@@ -37,6 +37,8 @@ export interface IngestServerOptions {
   readonly credentials?: ServerCredentials;
   /** With mutual TLS: binds each agent's client certificate to the cluster it claims. */
   readonly peerCheck?: PeerCheck;
+  /** Told of every refused authentication or authorization (for the audit log). */
+  readonly onAccessDenied?: AccessDeniedHook;
   /** Clock for timestamp checks (tests). */
   readonly nowMs?: () => number;
 }
@@ -74,6 +76,7 @@ export function createIngestServer(options: IngestServerOptions): IngestServer {
     logger,
     nowMs: options.nowMs ?? Date.now,
     peerCheck: options.peerCheck,
+    onAccessDenied: options.onAccessDenied,
   };
   const auth = options.auth ?? enrollmentTokenAuthenticator(options.store.enrollmentTokens);
   let collectors: readonly CollectorConfigOut[] = options.collectors ?? [];

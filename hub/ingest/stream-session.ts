@@ -28,6 +28,7 @@ import {
   resultOf,
   submitBatch,
   type IngestContext,
+  accessDeniedOf,
 } from './intake.js';
 import { SeriesTable } from './series-table.js';
 import { statusName, toGrpcStatus } from './status.js';
@@ -129,6 +130,8 @@ export class StreamSession {
       this.ctx.logger.warn({ ...fields, err }, 'ingest stream ended with an error');
     else this.ctx.logger.error({ ...fields, err }, 'ingest stream ended with an internal error');
     this.ctx.metrics.streamErrors.inc({ code: statusName(status.code) });
+    const denied = accessDeniedOf(err, 'stream', this.call.getPeer(), this.hello);
+    if (denied) this.ctx.onAccessDenied?.(denied);
     this.close();
     this.call.emit('error', status);
   }

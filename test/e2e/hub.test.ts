@@ -145,6 +145,17 @@ describe('hub end to end (embedded store)', () => {
       agents: { agentId: string }[];
     };
     expect(agents.agents.map((a) => a.agentId)).not.toContain('intruder');
+    // The refusal is in the audit log (written in the background), without the token.
+    let entries: { action: string; outcome: string; reason?: string }[] = [];
+    for (let i = 0; i < 50 && entries.length === 0; i++) {
+      const res = (await (await api('/api/v1/audit?outcome=unauthenticated')).json()) as {
+        entries: typeof entries;
+      };
+      entries = res.entries.filter((e) => e.action === 'ingest push');
+      if (entries.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(entries[0]).toMatchObject({ outcome: 'unauthenticated', reason: 'invalid or revoked token' });
+    expect(JSON.stringify(entries)).not.toContain('aiops_et_wrong');
   });
 
   it('answers fleet questions: throttling GPUs, Xid, PTP holdover, VF attribution, agents', async () => {
