@@ -109,11 +109,11 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
     );
     stops.push(async () => grpcTls.close());
     // The audit log is built with the rest of security below; ingest refusals reach it from then on.
-    let audit: HubAuth['audit'] | undefined;
+    const auditRef: { current?: HubAuth['audit'] } = {};
     const ingest = createIngestServer({
       credentials: grpcTls.credentials,
       onAccessDenied: (denied) =>
-        audit?.record({
+        auditRef.current?.record({
           timeMs: Date.now(),
           outcome: denied.outcome,
           action: `ingest ${denied.rpc}`,
@@ -155,7 +155,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       logger,
       onEnrollmentTokenRevoked: (id) => ingest.revokeToken(id),
     });
-    audit = auth.audit;
+    auditRef.current = auth.audit;
     stops.push(() => auth.close());
     const { authenticator, authorizer } = auth;
     // Revocations made through another replica reach this one's streams within a poll.
