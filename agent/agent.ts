@@ -18,6 +18,9 @@ import { Sender } from './pipeline/sender/sender.js';
 import { Spool } from './pipeline/spool/spool.js';
 import { AGENT_VERSION } from './version.js';
 
+/** How often the spool backlog is sent to the hub as samples. */
+const BACKLOG_REPORT_INTERVAL_MS = 10_000;
+
 /** Decoded batches kept for the sender: about one hub window, so memory stays small. */
 const RECENT_BATCHES = 8;
 
@@ -174,6 +177,27 @@ export async function startAgent(
     logger: log,
   });
 
+  // The spool backlog as data in the stream (not only on /metrics), so the
+  // hub's fleet view shows which nodes cannot deliver.
+  const backlogTimer = setInterval(() => {
+    const st = spool!.stats();
+    const timestampMs = Date.now();
+    const gauge = (metric: string, value: number) => ({
+      series: { metric, source: 'agent', entity: '', labels: {}, kind: 'gauge' as const },
+      timestampMs,
+      value,
+    });
+    batcher.add({
+      samples: [
+        gauge('agent_spool_pending_records', st.pendingRecords),
+        gauge('agent_spool_bytes', st.bytes),
+      ],
+      events: [],
+      inventory: [],
+    });
+  }, BACKLOG_REPORT_INTERVAL_MS);
+  backlogTimer.unref();
+
   sender = new Sender({
     address: config.hubAddress,
     credentials: channelCredentials(config),
@@ -237,6 +261,7 @@ export async function startAgent(
     stop: () =>
       (stopping ??= (async () => {
         status = 'stopping';
+        clearInterval(backlogTimer);
         // Order matters: finish collecting, put everything in the spool,
         // then close the stream; unacked data stays spooled for next time.
         await scheduler.stop();

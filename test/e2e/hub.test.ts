@@ -207,6 +207,7 @@ describe('hub end to end (embedded store)', () => {
             container: 'l1',
           }),
           series(7, 'agent_collector_up', 'agent', '', { collector: 'gpu' }),
+          series(8, 'agent_spool_pending_records', 'agent', ''),
         ],
         samples: [
           { ref: 1, timestamps_ms: [t], values: [1] },
@@ -216,6 +217,7 @@ describe('hub end to end (embedded store)', () => {
           { ref: 5, timestamps_ms: [t], values: [2] },
           { ref: 6, timestamps_ms: [t], values: [123456] },
           { ref: 7, timestamps_ms: [t], values: [1] },
+          { ref: 8, timestamps_ms: [t], values: [12] },
         ],
         events: [
           {
@@ -290,7 +292,12 @@ describe('hub end to end (embedded store)', () => {
       nodes: { agentId: string; collectorsUp: Record<string, boolean> }[];
     };
     expect(nodes.nodes).toContainEqual(
-      expect.objectContaining({ agentId: 'fleet-node-b', collectorsUp: { gpu: true } }),
+      expect.objectContaining({
+        agentId: 'fleet-node-b',
+        collectorsUp: { gpu: true },
+        spoolPendingRecords: 12,
+        spoolBytes: null,
+      }),
     );
 
     const badCursor = await api('/api/v1/fleet/gpus?cluster=e2e&cursor=bogus');

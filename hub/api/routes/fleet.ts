@@ -241,6 +241,10 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
                 lastSeenMs: Type.Number(),
                 lastSequence: Type.Number(),
                 collectorsUp: Type.Record(Type.String(), Type.Boolean()),
+                spoolPendingRecords: Nullable(
+                  Type.Number({ description: 'batches waiting in the agent spool' }),
+                ),
+                spoolBytes: Nullable(Type.Number()),
               }),
             ),
           }),
@@ -250,10 +254,15 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const cluster = effectiveCluster(request);
-      const [agents, up] = await Promise.all([
+      const [agents, health] = await Promise.all([
         store.agents.list(cluster),
-        store.latest({ cluster, source: 'agent', metric: 'agent_collector_up' }, 100_000),
+        store.latest({ cluster, source: 'agent' }, 100_000),
       ]);
+      const up = health.filter((v) => v.series.metric === 'agent_collector_up');
+      const spool = (a: { cluster: string; node: string }, metric: string): number | null =>
+        health.find(
+          (v) => v.series.cluster === a.cluster && v.series.node === a.node && v.series.metric === metric,
+        )?.value ?? null;
       return {
         nodes: agents
           .map((a) => {
@@ -271,6 +280,8 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
               lastSeenMs: a.lastSeenMs,
               lastSequence: a.lastSequence,
               collectorsUp,
+              spoolPendingRecords: spool(a, 'agent_spool_pending_records'),
+              spoolBytes: spool(a, 'agent_spool_bytes'),
             };
           })
           .sort((x, y) => x.cluster.localeCompare(y.cluster) || x.node.localeCompare(y.node)),
