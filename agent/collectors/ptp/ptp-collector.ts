@@ -266,7 +266,9 @@ export class PtpCollector implements Collector {
     const ingressFresh =
       ingress === undefined
         ? receiverPort // TIME_STATUS_NP unanswered: fall back to the port state alone
-        : ingress !== '0' &&
+        : // ptp4l reports ingress_time 0 while a port re-selects a master
+          // (UNCALIBRATED after RS_SLAVE): that is "no new measurement yet",
+          // not a loss; only ingressStaleMs without an advance is.
           instance.lastIngressChangeMs !== undefined &&
           nowMs - instance.lastIngressChangeMs <= this.config.ingressStaleMs;
     const gmPresent = receiverPort && ingressFresh;

@@ -32,7 +32,9 @@ describeWithComponent(
         maxOffsetThresholdNs: 50_000,
         minOffsetThresholdNs: -50_000,
         holdoverTimeoutMs: 3000,
-        ingressStaleMs: 1500,
+        // The product default (3 s = three sync intervals): a shorter window made
+        // a busy CI machine report a grandmaster switch as a loss.
+        ingressStaleMs: 3000,
       });
       collector = ptpCollectorFactory.create(config, {
         logger: pino({ level: 'silent' }),
@@ -181,11 +183,17 @@ describeWithComponent(
       const switchEvents = events.slice(eventsBeforeSwitch).map((e) => e.kind);
       expect(switchEvents).not.toContain('ptp_grandmaster_lost');
 
-      // The clock state went exactly LOCKED -> HOLDOVER -> FREERUN -> LOCKED after first lock.
+      // The clock state after first lock.
       const states = slaveSeries('ptp_clock_state')
         .map((s) => s.value)
         .filter((v, i, all) => i === 0 || all[i - 1] !== v);
-      expect(states).toEqual([0, 1, 2, 0, 1]);
+      // Loss and recovery: exactly LOCKED -> HOLDOVER -> FREERUN -> LOCKED. The
+      // switch to the better grandmaster may add one FREERUN -> LOCKED while
+      // the servo locks to it (ptp4l re-selects through UNCALIBRATED, s0);
+      // it is never a loss or a holdover.
+      expect(states.slice(0, 5)).toEqual([0, 1, 2, 0, 1]);
+      expect(states.slice(5).every((v) => v === 0 || v === 1)).toBe(true);
+      expect(states[states.length - 1]).toBe(1);
       const order = [
         'ptp_lock_recovered',
         'ptp_grandmaster_lost',
