@@ -45,13 +45,14 @@ export async function startLocalAgent(options: {
   const args = [...v8Flags, ...(fromSource ? ['--import', 'tsx'] : []), entry, 'run', '--exit-with-parent'];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
+    // Only what an agent needs: never the hub's own secrets (database URL,
+    // admin token) from its environment.
     env: {
-      ...process.env,
+      ...agentEnvironment(process.env),
       AIOPS_AGENT_HUB_ADDRESS: options.grpcAddress,
       AIOPS_AGENT_CLUSTER: LOCAL_CLUSTER,
       AIOPS_AGENT_TOKEN_FILE: tokenFile,
       AIOPS_AGENT_DATA_DIR: options.agentDataDir,
-      AIOPS_AGENT_TOKEN: undefined,
     },
   });
   let exited = false;
@@ -73,4 +74,19 @@ export async function startLocalAgent(options: {
       clearTimeout(timer);
     },
   };
+}
+
+/** PATH, HOME, locale and the AIOPS_AGENT_* settings of the hub's environment. */
+function agentEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name === 'AIOPS_AGENT_TOKEN') continue;
+    if (
+      name.startsWith('AIOPS_AGENT_') ||
+      ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'NODE_OPTIONS'].includes(name)
+    ) {
+      kept[name] = value;
+    }
+  }
+  return kept;
 }

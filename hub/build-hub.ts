@@ -75,6 +75,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       retentionDays: config.retentionDays,
+      maxConnections: config.storeMaxConnections,
       extraMigrations: authMigrations,
     },
     logger,
@@ -141,6 +142,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
         maxFutureSkewMs: config.ingestMaxFutureSkewMs,
         window: config.ingestWindow,
       },
+      writer: { concurrentCommits: config.ingestWriterConnections },
     });
     const grpcPort = await ingest.start(formatAddress(config.grpcAddress));
     stops.push(() => ingest.stop({ timeoutMs: 10_000 }));

@@ -158,6 +158,23 @@ export const SETTINGS = [
     description: 'Samples further in the future than this are rejected.',
   },
   {
+    env: 'AIOPS_INGEST_WRITER_CONNECTIONS',
+    key: 'ingestWriterConnections',
+    kind: 'int',
+    default: '4',
+    min: 1,
+    description: 'Group-commit transactions ingest runs at once (each on its own database connection).',
+  },
+  {
+    env: 'AIOPS_STORE_MAX_CONNECTIONS',
+    key: 'storeMaxConnections',
+    kind: 'int',
+    default: '8',
+    min: 1,
+    description:
+      'Connection pool size for a PostgreSQL database (ingest writers plus API queries); the embedded store always uses one.',
+  },
+  {
     env: 'AIOPS_OIDC_ISSUER',
     key: 'oidcIssuer',
     kind: 'string',
@@ -345,6 +362,8 @@ export interface HubConfig {
   readonly ingestMaxSampleAgeMs: number;
   readonly ingestMaxFutureSkewMs: number;
   readonly ingestWindow: number;
+  readonly ingestWriterConnections: number;
+  readonly storeMaxConnections: number;
   readonly oidcIssuer: string | undefined;
   readonly oidcAudience: string | undefined;
   readonly oidcTyp: string;
@@ -405,6 +424,15 @@ export function loadHubConfig(
   }
   if ((out.oidcIssuer === undefined) !== (out.oidcAudience === undefined)) {
     problems.push('AIOPS_OIDC_ISSUER and AIOPS_OIDC_AUDIENCE must be set together');
+  }
+  if (
+    typeof out.ingestWriterConnections === 'number' &&
+    typeof out.storeMaxConnections === 'number' &&
+    out.ingestWriterConnections >= out.storeMaxConnections
+  ) {
+    problems.push(
+      'AIOPS_INGEST_WRITER_CONNECTIONS must be below AIOPS_STORE_MAX_CONNECTIONS (the API needs connections too)',
+    );
   }
   if (out.redisUrl !== undefined && out.databaseUrl === undefined) {
     // Replicas share live data through Redis by series id; ids are only

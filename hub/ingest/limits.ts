@@ -48,7 +48,8 @@ export const DEFAULT_INGEST_LIMITS: IngestLimits = {
 export const DEFAULT_WRITER_LIMITS: WriterLimits = {
   maxCommitSamples: 40_000,
   perAgentBatchesPerTurn: 2,
-  concurrentCommits: 2,
+  // As measured by bench:ingest (4 writer connections, docs/performance.md).
+  concurrentCommits: 4,
 };
 
 /** Reports every bad setting at once (fail fast at start-up). */
