@@ -23,11 +23,9 @@
  * BENCH_CLIENTS); tuning experiments: BENCH_WINDOW, BENCH_PER_AGENT,
  * BENCH_COMMIT_SAMPLES (hub defaults otherwise).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import {
@@ -39,6 +37,7 @@ import {
 import { DEFAULT_WRITER_LIMITS } from '../../hub/ingest/limits.js';
 import { createIngestServer } from '../../hub/ingest/server.js';
 import { openStore, writeSamplesRaw } from '../../hub/store/index.js';
+import { createTestDatabase } from '../support/databases.js';
 import type { SeriesIdentity, Store } from '../../hub/store/store.js';
 
 const env = (name: string, dflt: number): number => {
@@ -212,24 +211,15 @@ async function main(): Promise<void> {
   let cleanup: () => Promise<void>;
   let engineNote: string;
   if (pgUrl) {
-    const name = `aiops_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(pgUrl);
-    u.pathname = `/${name}`;
+    const db = await createTestDatabase(pgUrl, 'aiops_bench');
     store = await openStore(
-      { databaseUrl: u.toString(), dataDir: '', retentionDays: 30, maxConnections: WRITERS + 2 },
+      { databaseUrl: db.url, dataDir: '', retentionDays: 30, maxConnections: WRITERS + 2 },
       logger,
     );
-    engineNote = `PostgreSQL (fresh database ${name})`;
+    engineNote = `PostgreSQL (fresh database ${db.name})`;
     cleanup = async () => {
       await store.close();
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await db.drop();
     };
   } else {
     const dir = await mkdtemp(join(tmpdir(), 'aiops-bench-'));

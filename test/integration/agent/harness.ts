@@ -2,31 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { decodeBatch } from '../../../agent/encode/batch.js';
 import { scanRecords } from '../../../agent/pipeline/spool/record.js';
+import { createTestDatabase as createDatabase } from '../../support/databases.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const tsxLoader = ['--import', 'tsx'];
 
 /** A throwaway database on the test PostgreSQL server, so suites never share state. */
-export async function createTestDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `aiops_agent_rel_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(baseUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+export function createTestDatabase(baseUrl: string): ReturnType<typeof createDatabase> {
+  return createDatabase(baseUrl, 'aiops_agent_rel');
 }
 
 export async function freePort(): Promise<number> {

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { openStore } from '../../../hub/store/index.js';
+import { createTestDatabase } from '../../support/databases.js';
 import type { Store } from '../../../hub/store/store.js';
 
 export const silentLogger = pino({ level: process.env.AIOPS_TEST_LOG ?? 'silent' });
@@ -16,35 +15,6 @@ export interface TestStore {
   /** Database URL (postgres only), e.g. for a second hub process. */
   readonly url: string | undefined;
   cleanup(): Promise<void>;
-}
-
-/** A fresh database on the PostgreSQL server behind `baseUrl`; dropped by `drop()`. */
-export async function createTempDatabase(
-  baseUrl: string,
-  prefix = 'aiops_ingest',
-): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(baseUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }
 
 /** Opens the real store on a fresh PGlite data directory or a fresh PostgreSQL database. */
@@ -62,7 +32,7 @@ export async function openTestStore(engine: Engine, pgUrl?: string): Promise<Tes
     };
   }
   if (!pgUrl) throw new Error('AIOPS_TEST_PG_URL is needed');
-  const db = await createTempDatabase(pgUrl);
+  const db = await createTestDatabase(pgUrl, 'aiops_ingest');
   const store = await openStore({ databaseUrl: db.url, dataDir: '', retentionDays: 30 }, silentLogger);
   return {
     store,

@@ -13,7 +13,8 @@ import { MetricType, TestIngestClient, type Batch, type TestStream } from '../..
 import { openStore } from '../../../hub/store/index.js';
 import type { Store } from '../../../hub/store/store.js';
 import { describeWithComponent, pgMissing, pgUrl } from '../../support/components.js';
-import { countDuplicateSamples, createTempDatabase, silentLogger } from './support.js';
+import { createTestDatabase } from '../../support/databases.js';
+import { countDuplicateSamples, silentLogger } from './support.js';
 
 const replicaScript = fileURLToPath(new URL('./hub-replica.ts', import.meta.url));
 
@@ -56,7 +57,7 @@ describeWithComponent('PostgreSQL', pgMissing, 'two hub ingest replicas on one P
   const t0 = Date.now() - 3600_000;
 
   beforeAll(async () => {
-    db = await createTempDatabase(pgUrl!);
+    db = await createTestDatabase(pgUrl!, 'aiops_ingest');
     // Migrate once here; the replicas then open an up-to-date schema.
     store = await openStore({ databaseUrl: db.url, dataDir: '', retentionDays: 30 }, silentLogger);
     token = (await store.enrollmentTokens.create(cluster, 'replica test')).token;
