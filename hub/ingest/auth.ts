@@ -1,3 +1,4 @@
+import { AuthenticationError, ForbiddenError, UnavailableError } from '../errors.js';
 import type { EnrollmentTokens } from '../store/store.js';
 
 /** Who an agent's token says it is. */
@@ -34,4 +35,39 @@ export function bearerToken(values: readonly (string | Buffer)[]): string | unde
   if (typeof v !== 'string') return undefined;
   const m = /^Bearer +(\S+) *$/i.exec(v);
   return m?.[1];
+}
+
+/**
+ * The agent behind a call's token. Missing or unknown token:
+ * AuthenticationError (UNAUTHENTICATED); the authenticator failing to decide
+ * (database down): UnavailableError, so the agent retries.
+ */
+export async function authenticateAgent(
+  auth: AgentAuthenticator,
+  token: string | undefined,
+): Promise<AgentPrincipal> {
+  if (!token) throw new AuthenticationError('missing "authorization: Bearer <token>" metadata');
+  let principal: AgentPrincipal | null;
+  try {
+    principal = await auth.authenticate(token);
+  } catch (err) {
+    throw new UnavailableError('cannot verify the token now; retry', { cause: err });
+  }
+  if (!principal) throw new AuthenticationError('invalid or revoked token');
+  return principal;
+}
+
+/**
+ * An agent may only send for the cluster its token (and, with mutual TLS,
+ * its client certificate) belongs to. Throws ForbiddenError otherwise.
+ */
+export function assertAgentCluster(
+  principal: AgentPrincipal,
+  cluster: string,
+  peer: { readonly check?: (authContext: unknown, cluster: string) => void; readonly authContext: unknown },
+): void {
+  if (cluster !== principal.cluster) {
+    throw new ForbiddenError(`the token belongs to cluster "${principal.cluster}", not "${cluster}"`);
+  }
+  peer.check?.(peer.authContext, cluster);
 }

@@ -5,17 +5,9 @@ import {
   WireError,
   type PushResponseOut,
 } from '../codec/ingest-codec.js';
-import {
-  AppError,
-  AuthenticationError,
-  ConflictError,
-  ForbiddenError,
-  InputError,
-  RateLimitedError,
-  UnavailableError,
-} from '../errors.js';
+import { AppError, ConflictError, InputError, RateLimitedError, UnavailableError } from '../errors.js';
 import type { BatchOutcome } from '../store/store.js';
-import { bearerToken, type AgentAuthenticator } from './auth.js';
+import { assertAgentCluster, authenticateAgent, bearerToken, type AgentAuthenticator } from './auth.js';
 import {
   afterCommit,
   checkBatchShape,
@@ -62,15 +54,7 @@ async function push(
   auth: AgentAuthenticator,
   call: ServerUnaryCall<Buffer, Buffer>,
 ): Promise<PushResponseOut> {
-  const token = bearerToken(call.metadata.get('authorization'));
-  if (!token) throw new AuthenticationError('missing "authorization: Bearer <token>" metadata');
-  let principal;
-  try {
-    principal = await auth.authenticate(token);
-  } catch (err) {
-    throw new UnavailableError('cannot verify the token now; retry', { cause: err });
-  }
-  if (!principal) throw new AuthenticationError('invalid or revoked token');
+  const principal = await authenticateAgent(auth, bearerToken(call.metadata.get('authorization')));
 
   let request;
   try {
@@ -81,10 +65,7 @@ async function push(
     throw err;
   }
   const hello = checkHello(request.hello);
-  if (hello.cluster !== principal.cluster) {
-    throw new ForbiddenError(`the token belongs to cluster "${principal.cluster}", not "${hello.cluster}"`);
-  }
-  ctx.peerCheck?.(call.getAuthContext(), hello.cluster);
+  assertAgentCluster(principal, hello.cluster, { check: ctx.peerCheck, authContext: call.getAuthContext() });
   const batch = request.batch;
   if (!batch) throw new InputError('PushRequest.batch is missing');
   ctx.metrics.batchesReceived.inc({ rpc: 'push' });

@@ -9,17 +9,9 @@ import {
   type HelloIn,
   type StreamResponseOut,
 } from '../codec/ingest-codec.js';
-import {
-  AppError,
-  AuthenticationError,
-  ConflictError,
-  ForbiddenError,
-  InputError,
-  RateLimitedError,
-  UnavailableError,
-} from '../errors.js';
+import { AppError, ConflictError, InputError, RateLimitedError, UnavailableError } from '../errors.js';
 import type { AgentAuthenticator, AgentPrincipal } from './auth.js';
-import { bearerToken } from './auth.js';
+import { assertAgentCluster, authenticateAgent, bearerToken } from './auth.js';
 import {
   afterCommit,
   checkBatchShape,
@@ -207,24 +199,15 @@ export class StreamSession {
   }
 
   private async authenticate(token: string | undefined): Promise<void> {
-    if (!token) throw new AuthenticationError('missing "authorization: Bearer <token>" metadata');
-    let principal: AgentPrincipal | null;
-    try {
-      principal = await this.auth.authenticate(token);
-    } catch (err) {
-      throw new UnavailableError('cannot verify the token now; retry', { cause: err });
-    }
-    if (!principal) throw new AuthenticationError('invalid or revoked token');
-    this.principal = principal;
+    this.principal = await authenticateAgent(this.auth, token);
   }
 
   private async onHello(raw: HelloIn): Promise<void> {
     const hello = checkHello(raw);
-    const principal = this.principal!;
-    if (hello.cluster !== principal.cluster) {
-      throw new ForbiddenError(`the token belongs to cluster "${principal.cluster}", not "${hello.cluster}"`);
-    }
-    this.ctx.peerCheck?.(this.call.getAuthContext(), hello.cluster);
+    assertAgentCluster(this.principal!, hello.cluster, {
+      check: this.ctx.peerCheck,
+      authContext: this.call.getAuthContext(),
+    });
     let lastStored: number;
     try {
       lastStored = await this.ctx.store.lastSequence(hello.agentId);
