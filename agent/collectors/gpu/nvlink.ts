@@ -16,9 +16,9 @@ export function parseNvlinkStatus(text: string): NvlinkStatus[] {
   const out: NvlinkStatus[] = [];
   let gpu: string | undefined;
   for (const line of text.split(/\r?\n/)) {
-    const g = /^GPU \d+: .*\(UUID: (GPU-[0-9a-fA-F-]+)\)/.exec(line);
-    if (g?.[1]) {
-      gpu = g[1];
+    const header = gpuHeaderUuid(line);
+    if (header) {
+      gpu = header;
       continue;
     }
     const l = /^\s+Link (\d+): (.+?)\s*$/.exec(line);
@@ -29,4 +29,12 @@ export function parseNvlinkStatus(text: string): NvlinkStatus[] {
     else if (/inactive/i.test(l[2])) out.push({ gpuUuid: gpu, link: l[1], up: false });
   }
   return out;
+}
+
+/**
+ * The UUID of a `GPU <n>: <name> (UUID: GPU-…)` header line, as `nvidia-smi -L`
+ * and `nvidia-smi nvlink -s` print before each GPU's own lines.
+ */
+export function gpuHeaderUuid(line: string): string | undefined {
+  return /^GPU \d+: .*\(UUID: (GPU-[0-9a-fA-F-]+)\)/.exec(line)?.[1];
 }

@@ -1,6 +1,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import { clockEventReasons } from './fields.js';
 import { parseFlag, parseNumber, parsePstate, presentText } from './values.js';
+import { gpuHeaderUuid } from './nvlink.js';
 
 /** One value read from `nvidia-smi -q -x`, kept with the text it came from (tests check nothing is invented). */
 export interface XmlReading {
@@ -270,9 +271,9 @@ export function parseListGpus(text: string): ListedMig[] {
   const out: ListedMig[] = [];
   let gpu: string | undefined;
   for (const line of text.split(/\r?\n/)) {
-    const g = /^GPU \d+: .*\(UUID: (GPU-[0-9a-fA-F-]+)\)/.exec(line);
-    if (g?.[1]) {
-      gpu = g[1];
+    const header = gpuHeaderUuid(line);
+    if (header) {
+      gpu = header;
       continue;
     }
     const mig = /^\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-[0-9a-fA-F/-]+)\)/.exec(line);
