@@ -15,7 +15,7 @@ const series = (id: number): StoredSeries => ({
 
 function make(aggregation: 'latest' | 'avg', maxSeries = 10) {
   const out: [number, number, number][] = [];
-  const d = new Downsampler(100, aggregation, maxSeries, (s, t, v) => out.push([s.id, t, v]));
+  const d = new Downsampler(100, aggregation, maxSeries, (s, t, v) => out.push([s.series.id, t, v]));
   return { d, out };
 }
 

@@ -2,10 +2,11 @@ import type { StoredSeries } from '../store/store.js';
 
 export type Aggregation = 'latest' | 'avg';
 
-/** Receives the points a downsampler lets through. */
-export type EmitPoint = (series: StoredSeries, timestampMs: number, value: number, encoded?: string) => void;
+/** Receives the points a downsampler lets through, with the state of their series. */
+export type EmitPoint = (state: SeriesState, timestampMs: number, value: number, encoded?: string) => void;
 
-interface SeriesState {
+/** One series' rate state inside one downsampler; the router keeps a reference per (series, subscription). */
+export interface SeriesState {
   readonly series: StoredSeries;
   /** Wall-clock time before which this series may not emit again. */
   nextEmitMs: number;
@@ -14,6 +15,12 @@ interface SeriesState {
   lastTimestampMs: number;
   lastValue: number;
   queued: boolean;
+  /**
+   * Whether the connection has been sent this series' identity; kept here,
+   * per (series, subscription), so the per-sample path needs no set lookup
+   * (the outbox's per-connection set is consulted only while false).
+   */
+  announced: boolean;
 }
 
 /**
@@ -48,18 +55,48 @@ export class Downsampler {
     nowMs: number,
     encoded?: string,
   ): number {
+    const state = this.stateFor(series);
+    return state === undefined ? -1 : this.offerTo(state, timestampsMs, values, nowMs, encoded);
+  }
+
+  /**
+   * The state of a series, created on first use; undefined when maxSeries
+   * is reached. The router looks it up once per (series, subscription) and
+   * keeps it, so the per-sample path needs no map lookup.
+   */
+  stateFor(series: StoredSeries): SeriesState | undefined {
     let state = this.states.get(series.id);
     if (state === undefined) {
-      if (this.states.size >= this.maxSeries) return -1;
-      state = { series, nextEmitMs: 0, count: 0, sum: 0, lastTimestampMs: 0, lastValue: 0, queued: false };
+      if (this.states.size >= this.maxSeries) return undefined;
+      state = {
+        series,
+        nextEmitMs: 0,
+        count: 0,
+        sum: 0,
+        lastTimestampMs: 0,
+        lastValue: 0,
+        queued: false,
+        announced: false,
+      };
       this.states.set(series.id, state);
     }
+    return state;
+  }
+
+  /** offer() for a state obtained from stateFor(). */
+  offerTo(
+    state: SeriesState,
+    timestampsMs: readonly number[],
+    values: readonly number[],
+    nowMs: number,
+    encoded?: string,
+  ): number {
     let folded = 0;
     for (let i = 0; i < values.length; i++) {
       const ts = timestampsMs[i] as number;
       const value = values[i] as number;
       if (state.count === 0 && nowMs >= state.nextEmitMs) {
-        this.emit(series, ts, value, values.length === 1 ? encoded : undefined);
+        this.emit(state, ts, value, values.length === 1 ? encoded : undefined);
         state.nextEmitMs = nowMs + this.intervalMs;
         continue;
       }
@@ -86,7 +123,7 @@ export class Downsampler {
         continue;
       }
       const value = this.aggregation === 'avg' ? state.sum / state.count : state.lastValue;
-      this.emit(state.series, state.lastTimestampMs, value);
+      this.emit(state, state.lastTimestampMs, value);
       state.count = 0;
       state.sum = 0;
       state.queued = false;

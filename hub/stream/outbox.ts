@@ -3,12 +3,20 @@ import type { StoredSeries } from '../store/store.js';
 /** Rough wire size of one `[ref,timestampMs,value]` tuple; used for the byte bound. */
 const SAMPLE_BYTES = 32;
 
-interface PendingSamples {
-  refs: number[];
+/**
+ * One subscription's queued samples. The session holds it for the
+ * subscription's lifetime, so queuing a sample needs no lookup by id; it is
+ * registered with the outbox on first use and unregistered by forget().
+ */
+export class SampleQueue {
+  refs: number[] = [];
   /** Encoded `[ref,timestampMs,value]` tuples, parallel to refs. */
-  tuples: string[];
+  tuples: string[] = [];
   /** Position of each series in the arrays while coalescing; null otherwise. */
-  index: Map<number, number> | null;
+  index: Map<number, number> | null = null;
+  registered = false;
+
+  constructor(readonly subId: string) {}
 }
 
 /** What was queued and is now lost (the connection closed). */
@@ -28,10 +36,13 @@ export interface DroppedCounts {
  * whose event backlog exceeds the bound.
  *
  * Series identities are sent once per connection (`series` in a frame before
- * the first tuple that refers to them); tuples carry the series id.
+ * the first tuple that refers to them, see announce()); tuples carry the
+ * series id. This is the per-delivered-sample path of the stream, so it
+ * avoids per-sample lookups and allocations: queues are held by their
+ * subscriptions and their arrays reused.
  */
 export class Outbox {
-  private samples = new Map<string, PendingSamples>();
+  private readonly queues = new Map<string, SampleQueue>();
   private events = new Map<string, string[]>();
   private anomalies = new Map<string, string[]>();
   private seriesDefs: string[] = [];
@@ -52,35 +63,43 @@ export class Outbox {
     return this.sampleCount === 0 && this.eventBytes === 0 && this.seriesDefs.length === 0;
   }
 
+  /** Queues the series' identity unless this connection has been sent it already. */
+  announce(series: StoredSeries): void {
+    if (this.sentSeries.has(series.id)) return;
+    this.sentSeries.add(series.id);
+    this.seriesDefs.push(encodeSeries(series));
+  }
+
   /**
-   * Queues a sample, given as its encoded tuple (encodeTuple) so a sample
-   * fanned out to many clients is encoded once; returns 1 when it replaced
-   * an older value of its series (coalesced), else 0.
+   * Queues a sample of series `ref`, given as its encoded tuple
+   * (encodeTuple) so a sample fanned out to many clients is encoded once;
+   * returns how many queued samples were coalesced away by this call (1
+   * when it replaced an older value of its series, more when it pushed the
+   * queue over its bound and started coalescing), else 0. The series must
+   * have been announced.
    */
-  addSample(subId: string, series: StoredSeries, tuple: string): number {
-    if (!this.sentSeries.has(series.id)) {
-      this.sentSeries.add(series.id);
-      this.seriesDefs.push(encodeSeries(series));
+  addSample(queue: SampleQueue, ref: number, tuple: string): number {
+    if (!queue.registered) {
+      queue.registered = true;
+      queue.index = this.coalescing ? new Map() : null;
+      this.queues.set(queue.subId, queue);
     }
-    let pending = this.samples.get(subId);
-    if (pending === undefined) {
-      pending = { refs: [], tuples: [], index: this.coalescing ? new Map() : null };
-      this.samples.set(subId, pending);
-    }
-    if (pending.index !== null) {
-      const at = pending.index.get(series.id);
+    if (queue.index !== null) {
+      const at = queue.index.get(ref);
       if (at !== undefined) {
-        pending.tuples[at] = tuple;
+        queue.tuples[at] = tuple;
         this.coalescedSinceFrame++;
         return 1;
       }
-      pending.index.set(series.id, pending.refs.length);
+      queue.index.set(ref, queue.refs.length);
     }
-    pending.refs.push(series.id);
-    pending.tuples.push(tuple);
+    queue.refs.push(ref);
+    queue.tuples.push(tuple);
     this.sampleCount++;
     // Falling behind between flushes also counts as pressure.
-    if (!this.coalescing && this.queuedBytes > this.maxBytes) return this.startCoalescing();
+    if (!this.coalescing && this.sampleCount * SAMPLE_BYTES + this.eventBytes > this.maxBytes) {
+      return this.startCoalescing();
+    }
     return 0;
   }
 
@@ -99,40 +118,51 @@ export class Outbox {
     if (this.coalescing) return 0;
     this.coalescing = true;
     let removed = 0;
-    for (const [subId, pending] of this.samples) {
+    for (const queue of this.queues.values()) {
       const index = new Map<number, number>();
-      const compact: PendingSamples = { refs: [], tuples: [], index };
-      for (let i = 0; i < pending.refs.length; i++) {
-        const ref = pending.refs[i] as number;
+      const refs: number[] = [];
+      const tuples: string[] = [];
+      for (let i = 0; i < queue.refs.length; i++) {
+        const ref = queue.refs[i] as number;
         const at = index.get(ref);
         if (at !== undefined) {
-          compact.tuples[at] = pending.tuples[i] as string;
+          tuples[at] = queue.tuples[i] as string;
           removed++;
         } else {
-          index.set(ref, compact.refs.length);
-          compact.refs.push(ref);
-          compact.tuples.push(pending.tuples[i] as string);
+          index.set(ref, refs.length);
+          refs.push(ref);
+          tuples.push(queue.tuples[i] as string);
         }
       }
-      this.samples.set(subId, compact);
+      queue.refs = refs;
+      queue.tuples = tuples;
+      queue.index = index;
     }
     this.sampleCount -= removed;
     this.coalescedSinceFrame += removed;
     return removed;
   }
 
+  /** Back to arrival order; queues still holding samples keep coalescing until the next frame. */
   stopCoalescing(): void {
     this.coalescing = false;
+    for (const queue of this.queues.values()) if (queue.refs.length === 0) queue.index = null;
   }
 
-  /** Drops whatever is queued for a subscription that ended. */
+  /** Drops whatever is queued for a subscription that ended (or moved). */
   forget(subId: string): DroppedCounts {
-    const samples = this.samples.get(subId)?.refs.length ?? 0;
+    const queue = this.queues.get(subId);
+    let samples = 0;
+    if (queue !== undefined) {
+      samples = queue.refs.length;
+      reset(queue, null);
+      queue.registered = false;
+      this.queues.delete(subId);
+    }
     const events = this.events.get(subId) ?? [];
     const anomalies = this.anomalies.get(subId) ?? [];
     for (const json of [...events, ...anomalies]) this.eventBytes -= json.length + 1;
     this.sampleCount -= samples;
-    this.samples.delete(subId);
     this.events.delete(subId);
     this.anomalies.delete(subId);
     return { samples, events: events.length, anomalies: anomalies.length };
@@ -143,7 +173,11 @@ export class Outbox {
     const counts: DroppedCounts = { samples: this.sampleCount, events: 0, anomalies: 0 };
     for (const list of this.events.values()) counts.events += list.length;
     for (const list of this.anomalies.values()) counts.anomalies += list.length;
-    this.samples.clear();
+    for (const queue of this.queues.values()) {
+      reset(queue, null);
+      queue.registered = false;
+    }
+    this.queues.clear();
     this.events.clear();
     this.anomalies.clear();
     this.seriesDefs = [];
@@ -163,39 +197,57 @@ export class Outbox {
     if (this.seriesDefs.length > 0) out += `,"series":[${this.seriesDefs.join(',')}]`;
     out += ',"subs":{';
     let firstSub = true;
-    const ids = new Set<string>([...this.samples.keys(), ...this.events.keys(), ...this.anomalies.keys()]);
+    const extra = this.events.size + this.anomalies.size > 0;
+    const ids = extra
+      ? new Set<string>([...this.queues.keys(), ...this.events.keys(), ...this.anomalies.keys()])
+      : this.queues.keys();
     for (const id of ids) {
+      const queue = this.queues.get(id);
+      const hasSamples = queue !== undefined && queue.refs.length > 0;
+      const events = extra ? this.events.get(id) : undefined;
+      const anomalies = extra ? this.anomalies.get(id) : undefined;
+      if (!hasSamples && events === undefined && anomalies === undefined) continue;
       // Subscription ids are restricted to [A-Za-z0-9_.:-] by the schema: no escaping needed.
       out += `${firstSub ? '' : ','}"${id}":{`;
       firstSub = false;
-      const parts: string[] = [];
-      const samples = this.samples.get(id);
-      if (samples !== undefined && samples.refs.length > 0)
-        parts.push(`"samples":[${samples.tuples.join(',')}]`);
-      const events = this.events.get(id);
+      let sep = '';
+      if (hasSamples) {
+        out += `"samples":[${queue.tuples.join(',')}]`;
+        sep = ',';
+      }
       if (events !== undefined) {
-        parts.push(`"events":[${events.join(',')}]`);
+        out += `${sep}"events":[${events.join(',')}]`;
+        sep = ',';
         counts.events += events.length;
       }
-      const anomalies = this.anomalies.get(id);
       if (anomalies !== undefined) {
-        parts.push(`"anomalies":[${anomalies.join(',')}]`);
+        out += `${sep}"anomalies":[${anomalies.join(',')}]`;
         counts.anomalies += anomalies.length;
       }
-      out += parts.join(',') + '}';
+      out += '}';
     }
     out += '}';
     if (this.coalescedSinceFrame > 0) out += `,"coalesced":${this.coalescedSinceFrame}`;
     out += '}';
-    this.samples = new Map();
-    this.events = new Map();
-    this.anomalies = new Map();
+    for (const queue of this.queues.values()) reset(queue, this.coalescing ? new Map() : null);
+    if (extra) {
+      this.events = new Map();
+      this.anomalies = new Map();
+    }
     this.seriesDefs = [];
     this.sampleCount = 0;
     this.eventBytes = 0;
     this.coalescedSinceFrame = 0;
     return { frame: out, counts };
   }
+}
+
+function reset(queue: SampleQueue, index: Map<number, number> | null): void {
+  if (queue.refs.length > 0) {
+    queue.refs = [];
+    queue.tuples = [];
+  }
+  queue.index = index;
 }
 
 function push(map: Map<string, string[]>, key: string, value: string): void {

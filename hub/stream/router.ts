@@ -1,11 +1,14 @@
 import type { Bus, BusBatch } from '../bus/bus.js';
 import type { StoredSeries } from '../store/store.js';
+import type { SeriesState } from './downsampler.js';
 import { encodeTuple } from './outbox.js';
 import type { Subscription } from './subscription.js';
 
 interface CacheEntry {
   readonly series: StoredSeries;
   readonly subs: Subscription[];
+  /** Parallel to subs: the series' state in each subscription's downsampler (undefined: over its series limit). */
+  readonly states: (SeriesState | undefined)[];
 }
 
 interface Route {
@@ -71,7 +74,10 @@ export class Router {
       }
       route.sampleSubs++;
       for (const entry of route.cache.values()) {
-        if (sub.wantsSeries(entry.series)) entry.subs.push(sub);
+        if (sub.wantsSeries(entry.series)) {
+          entry.subs.push(sub);
+          entry.states.push(sub.downsampler?.stateFor(entry.series));
+        }
       }
     }
   }
@@ -89,7 +95,10 @@ export class Router {
         route.sampleSubs--;
         for (const entry of route.cache.values()) {
           const at = entry.subs.indexOf(sub);
-          if (at >= 0) entry.subs.splice(at, 1);
+          if (at >= 0) {
+            entry.subs.splice(at, 1);
+            entry.states.splice(at, 1);
+          }
         }
         if (route.sampleSubs === 0) route.cache = new Map();
       }
@@ -110,14 +119,15 @@ export class Router {
     this.routes.clear();
   }
 
-  private match(route: Route, series: StoredSeries): Subscription[] {
+  private match(route: Route, series: StoredSeries): CacheEntry {
     const subs: Subscription[] = [];
     const pinned = route.byMetric.get(series.metric);
     if (pinned !== undefined) for (const sub of pinned) if (sub.wantsSeries(series)) subs.push(sub);
     for (const sub of route.anyMetric) if (sub.wantsSeries(series)) subs.push(sub);
+    const entry: CacheEntry = { series, subs, states: subs.map((sub) => sub.downsampler?.stateFor(series)) };
     if (route.cache.size >= this.cacheMaxEntries) route.cache = new Map();
-    route.cache.set(series.id, { series, subs });
-    return subs;
+    route.cache.set(series.id, entry);
+    return entry;
   }
 
   private dispatch(route: Route, batch: BusBatch): void {
@@ -125,15 +135,18 @@ export class Router {
       // One clock read per batch: the downsamplers' intervals are ≥ 1 ms anyway.
       const nowMs = Date.now();
       for (const sample of batch.samples) {
-        const subs = route.cache.get(sample.series.id)?.subs ?? this.match(route, sample.series);
+        const entry = route.cache.get(sample.series.id) ?? this.match(route, sample.series);
+        const { subs, states } = entry;
         if (subs.length === 0) continue;
         // The usual single-point sample is encoded once for all its subscribers.
         const encoded =
           sample.values.length === 1
             ? encodeTuple(sample.series.id, sample.timestampsMs[0] as number, sample.values[0] as number)
             : undefined;
-        for (const sub of subs)
-          sub.sink.offerSamples(sub, sample.series, sample.timestampsMs, sample.values, encoded, nowMs);
+        for (let i = 0; i < subs.length; i++) {
+          const sub = subs[i] as Subscription;
+          sub.sink.offerSamples(sub, states[i], sample.timestampsMs, sample.values, encoded, nowMs);
+        }
       }
     }
     if (route.events.size > 0) {

@@ -3,11 +3,11 @@ import type { WebSocket, RawData } from 'ws';
 import type { Authenticator, Authorizer, Credentials, Permission, Principal } from '../api/access.js';
 import type { AnomalyMessage } from '../bus/bus.js';
 import { AuthenticationError, InputError } from '../errors.js';
-import type { EventRecord, StoredSeries } from '../store/store.js';
+import type { EventRecord } from '../store/store.js';
 import type { StreamConfig } from './config.js';
-import { Downsampler } from './downsampler.js';
+import { Downsampler, type SeriesState } from './downsampler.js';
 import type { StreamMetrics } from './metrics.js';
-import { Outbox, encodeTuple, type DroppedCounts } from './outbox.js';
+import { Outbox, SampleQueue, encodeTuple, type DroppedCounts } from './outbox.js';
 import {
   CloseCode,
   parseClientMessage,
@@ -94,15 +94,18 @@ export class ClientSession implements SubscriptionSink {
 
   offerSamples(
     sub: Subscription,
-    series: StoredSeries,
+    state: SeriesState | undefined,
     timestampsMs: readonly number[],
     values: readonly number[],
+    encoded: string | undefined,
+    nowMs: number,
   ): void {
-    const folded = sub.downsampler!.offer(series, timestampsMs, values, Date.now());
-    if (folded > 0) this.deps.metrics.samplesDownsampled.inc(folded);
-    else if (folded < 0) {
+    if (state === undefined) {
       this.deps.metrics.messagesDropped.inc({ stream: 'samples', reason: 'series_limit' }, values.length);
+      return;
     }
+    const folded = sub.downsampler!.offerTo(state, timestampsMs, values, nowMs, encoded);
+    if (folded > 0) this.deps.metrics.samplesDownsampled.inc(folded);
   }
 
   offerEvent(sub: Subscription, event: EventRecord): void {
@@ -115,14 +118,18 @@ export class ClientSession implements SubscriptionSink {
   }
 
   private emitPoint(
-    subId: string,
-    series: StoredSeries,
+    queue: SampleQueue,
+    state: SeriesState,
     timestampMs: number,
     value: number,
     encoded?: string,
   ): void {
-    const tuple = encoded ?? encodeTuple(series.id, timestampMs, value);
-    const coalesced = this.outbox.addSample(subId, series, tuple);
+    if (!state.announced) {
+      state.announced = true;
+      this.outbox.announce(state.series);
+    }
+    const tuple = encoded ?? encodeTuple(state.series.id, timestampMs, value);
+    const coalesced = this.outbox.addSample(queue, state.series.id, tuple);
     if (coalesced > 0) this.deps.metrics.samplesCoalesced.inc(coalesced);
   }
 
@@ -261,10 +268,12 @@ export class ClientSession implements SubscriptionSink {
     const rateHz = Math.min(msg.maxRateHz ?? this.deps.config.maxRateHz, this.deps.config.maxRateHz);
     const intervalMs = Math.round(1000 / rateHz);
     const aggregation = msg.aggregation ?? 'latest';
+    // The queue lives as long as the downsampler (kept when RBAC re-scopes the subscription).
+    const queue = new SampleQueue(msg.id);
     const downsampler =
       msg.stream === 'samples'
         ? new Downsampler(intervalMs, aggregation, this.deps.config.maxSeriesPerSubscription, (s, t, v, e) =>
-            this.emitPoint(msg.id, s, t, v, e),
+            this.emitPoint(queue, s, t, v, e),
           )
         : undefined;
     const sub = new Subscription(

@@ -1,14 +1,20 @@
 import type { AnomalyMessage } from '../bus/bus.js';
 import type { EventRecord, StoredSeries } from '../store/store.js';
-import type { Downsampler } from './downsampler.js';
+import type { Downsampler, SeriesState } from './downsampler.js';
 import type { StreamKind } from './protocol.js';
 import type { CompiledSelector } from './selector.js';
 
 /** Where a subscription's matches go: its session implements this. */
 export interface SubscriptionSink {
+  /**
+   * `state` is the series' state in the subscription's downsampler (the
+   * router keeps it per series), undefined when the subscription's series
+   * limit refused it; `encoded` is the wire form of a single-point sample,
+   * shared by every subscriber.
+   */
   offerSamples(
     sub: Subscription,
-    series: StoredSeries,
+    state: SeriesState | undefined,
     timestampsMs: readonly number[],
     values: readonly number[],
     encoded: string | undefined,
