@@ -24,6 +24,7 @@ import { formatAddress, type HubConfig } from './config.js';
 import { createIngestServer, type IngestServer } from './ingest/server.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
+import { DEFAULT_STREAM_CONFIG } from './stream/config.js';
 import { registerStreamRoute } from './stream/route.js';
 
 /** A running hub: its listening addresses, its parts for the caller's use, and stop(). */
@@ -194,6 +195,20 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
             authorizer,
             logger: logger.child({ component: 'stream' }),
             registry,
+            onAccessDenied: (denied) =>
+              auth.audit.record({
+                timeMs: Date.now(),
+                outcome: denied.outcome,
+                action: denied.action,
+                principalKind: denied.principal.kind,
+                principalId: denied.principal.id,
+                principalName: denied.principal.name,
+                cluster: denied.cluster,
+                method: 'GET',
+                path: DEFAULT_STREAM_CONFIG.path,
+                reason: denied.reason,
+                remoteAddr: denied.remoteAddr,
+              }),
           });
         },
       ],

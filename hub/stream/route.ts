@@ -8,7 +8,7 @@ import type { Bus } from '../bus/bus.js';
 import { AuthenticationError, InputError } from '../errors.js';
 import { resolveStreamConfig, type StreamConfig } from './config.js';
 import { extractCredentials, selectStreamProtocol } from './credentials.js';
-import { StreamHub } from './stream-hub.js';
+import { StreamHub, type StreamAccessDeniedHook } from './stream-hub.js';
 
 export interface StreamRouteDeps {
   readonly bus: Bus;
@@ -17,6 +17,8 @@ export interface StreamRouteDeps {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly config?: Partial<StreamConfig>;
+  /** Receives every refusal made on an open socket (the hub wires it to the audit log). */
+  readonly onAccessDenied?: StreamAccessDeniedHook;
 }
 
 interface Admitted {
@@ -102,7 +104,7 @@ export async function registerStreamRoute(app: FastifyInstance, deps: StreamRout
         return;
       }
       admitted.delete(request.raw);
-      hub.accept(socket, entry.principal, entry.credentials);
+      hub.accept(socket, entry.principal, entry.credentials, request.ip);
     },
   });
   app.addHook('onClose', async () => {

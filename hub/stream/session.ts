@@ -19,6 +19,7 @@ import {
 } from './protocol.js';
 import type { Router } from './router.js';
 import { compileSelector } from './selector.js';
+import type { StreamAccessDeniedHook } from './stream-hub.js';
 import { Subscription, type SubscriptionSink } from './subscription.js';
 
 export interface SessionDeps {
@@ -28,6 +29,7 @@ export interface SessionDeps {
   readonly metrics: StreamMetrics;
   readonly config: StreamConfig;
   readonly logger: Logger;
+  readonly onAccessDenied?: StreamAccessDeniedHook;
 }
 
 export type DisconnectReason =
@@ -72,6 +74,7 @@ export class ClientSession implements SubscriptionSink {
     private principal: Principal,
     private readonly credentials: Credentials,
     private readonly deps: SessionDeps,
+    private readonly remoteAddr: string | undefined,
     private readonly onEnded: (session: ClientSession) => void,
   ) {
     this.logger = deps.logger.child({ connection: id, principal: principal.id });
@@ -263,6 +266,7 @@ export class ClientSession implements SubscriptionSink {
     if (this.ended || this.closing !== undefined) return;
     if (!access.ok) {
       this.deps.metrics.badMessages.inc({ code: 'forbidden' });
+      this.audit('forbidden', msg.stream, msg.selector.cluster, access.message);
       return this.sendError('forbidden', access.message, msg.id);
     }
     const rateHz = Math.min(msg.maxRateHz ?? this.deps.config.maxRateHz, this.deps.config.maxRateHz);
@@ -370,6 +374,7 @@ export class ClientSession implements SubscriptionSink {
     }
     if (this.ended || this.closing !== undefined) return;
     if (principal === null) {
+      this.audit('unauthenticated', undefined, undefined, 'credentials revoked; connection closed');
       this.close(CloseCode.credentialsRevoked, 'credentials no longer valid', 'revoked');
       return;
     }
@@ -385,6 +390,7 @@ export class ClientSession implements SubscriptionSink {
       }
       if (this.ended || this.subs.get(sub.id) !== sub) continue;
       if (!access.ok) {
+        this.audit('forbidden', sub.stream, sub.requestedCluster, `access revoked: ${access.message}`);
         this.removeSubscription(sub, 'revoked');
         this.sendError('forbidden', `access revoked: ${access.message}`, sub.id);
       } else if (!sameAccess(sub, access)) {
@@ -400,6 +406,27 @@ export class ClientSession implements SubscriptionSink {
   }
 
   // --- sending and bookkeeping ----------------------------------------------
+
+  /** Reports a refusal to the audit hook; `stream` undefined: the connection itself. */
+  private audit(
+    outcome: 'forbidden' | 'unauthenticated',
+    stream: StreamKind | undefined,
+    cluster: string | undefined,
+    reason: string,
+  ): void {
+    try {
+      this.deps.onAccessDenied?.({
+        outcome,
+        action: stream === undefined ? 'stream' : `watch ${RESOURCE[stream]}`,
+        principal: this.principal,
+        ...(cluster === undefined ? {} : { cluster }),
+        reason,
+        ...(this.remoteAddr === undefined ? {} : { remoteAddr: this.remoteAddr }),
+      });
+    } catch (err) {
+      this.logger.warn({ err }, 'stream audit hook failed');
+    }
+  }
 
   private reject(code: StreamErrorCode, message: string, id?: string): void {
     this.deps.metrics.badMessages.inc({ code });

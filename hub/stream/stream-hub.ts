@@ -16,7 +16,25 @@ export interface StreamHubDeps {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly config: StreamConfig;
+  readonly onAccessDenied?: StreamAccessDeniedHook;
 }
+
+/**
+ * A refusal on an open socket: a subscription RBAC denies, one whose access
+ * was revoked, or a connection closed because its credential was revoked.
+ * (Refusals at upgrade are HTTP 401s, audited with the other requests.)
+ */
+export interface StreamAccessDenied {
+  readonly outcome: 'forbidden' | 'unauthenticated';
+  /** `watch telemetry` etc.; `stream` for connection-level refusals. */
+  readonly action: string;
+  readonly principal: Principal;
+  readonly cluster?: string;
+  readonly reason: string;
+  readonly remoteAddr?: string;
+}
+
+export type StreamAccessDeniedHook = (denied: StreamAccessDenied) => void;
 
 /**
  * Owns every stream connection of a replica: one flush timer writes each
@@ -48,7 +66,7 @@ export class StreamHub {
   }
 
   /** Takes over an upgraded, authenticated socket. */
-  accept(ws: WebSocket, principal: Principal, credentials: Credentials): void {
+  accept(ws: WebSocket, principal: Principal, credentials: Credentials, remoteAddr?: string): void {
     if (this.stopped) {
       ws.close(CloseCode.goingAway, 'server shutting down');
       return;
@@ -65,7 +83,9 @@ export class StreamHub {
         metrics: this.metrics,
         config: this.deps.config,
         logger: this.logger,
+        onAccessDenied: this.deps.onAccessDenied,
       },
+      remoteAddr,
       (ended) => this.sessions.delete(ended),
     );
     this.sessions.add(session);
