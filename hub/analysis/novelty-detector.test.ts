@@ -125,6 +125,24 @@ describe('NoveltyDetector contract', () => {
     expect(feed(factory.create({ min: 0, max: Number.NaN }), values)).toEqual(plain);
   });
 
+  it('reports nothing for quietRows rows after an alert, and only for those', () => {
+    const q = DEFAULT_NOVELTY_PARAMS.quietRows;
+    expect(q).toBeGreaterThan(2);
+    const hints = { min: -10, max: 10 };
+    // A spike, then a larger one in the other direction `gap` rows later.
+    const twoSpikes = (gap: number) =>
+      noise(8, ROWS).map((v, i) => (i === ONSET ? 8 : i === ONSET + gap ? -9 : v));
+    const early = feed(factory.create(hints), twoSpikes(2));
+    expect(early[ONSET]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
+    expect(early.slice(ONSET + 1, ONSET + q + 1).every((v) => v.score === 0)).toBe(true);
+    // Without the quiet period the second spike breaks through the rest period ...
+    const loud = noveltyDetectorFactory({ ...DEFAULT_NOVELTY_PARAMS, quietRows: 0 }).create(hints);
+    expect(feed(loud, twoSpikes(2))[ONSET + 2]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
+    // ... and so it does with it, once the quiet period is over.
+    const late = feed(factory.create(hints), twoSpikes(q + 1));
+    expect(late[ONSET + q + 1]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
+  });
+
   it('reports every bad parameter at once with a ConfigError', () => {
     const bad = { ...DEFAULT_NOVELTY_PARAMS, levels: 1, rateAlpha: 2, restRows: 0.5 };
     expect(() => noveltyDetectorFactory(bad)).toThrow(ConfigError);

@@ -29,7 +29,7 @@ import { DEFAULT_NOVELTY_PARAMS, type NoveltyParams, validateNoveltyParams } fro
 import { ShapeStage } from './shape-stage.js';
 
 /** Identifies the snapshot layout; bump when the layout changes. */
-const FORMAT_TAG = 0x4e4f5633; // 'NOV3'
+const FORMAT_TAG = 0x4e4f5634; // 'NOV4'
 
 // Slots of the Float64 scalar block.
 const TAG = 0;
@@ -49,7 +49,9 @@ const PEAK = 12;
 const PEAK_SLOT = 13;
 /** EW frequency of rows with at least hotNats of evidence. */
 const HOT_RATE = 14;
-const RATE = 15;
+/** Row of the last alert (reported score ≥ quietScore). */
+const LAST_ALERT = 15;
+const RATE = 16;
 
 // Context kinds: (scale, tiling, length) for the level contexts, then the step and time-of-day contexts.
 const LEVEL_KINDS_PER_TILING = 4; // 2 scales × 2 lengths
@@ -136,6 +138,7 @@ export class NoveltyDetector implements Detector {
     s[MAX] = fixed ? max : -Infinity;
     s[PARAMS_HASH] = paramsHash(p);
     s[PEAK_SLOT] = -1;
+    s[LAST_ALERT] = -Infinity;
     s[HOT_RATE] = p.hotRateRef;
     for (let k = 0; k < KINDS; k++) s[RATE + k] = p.rateInit;
   }
@@ -297,12 +300,21 @@ export class NoveltyDetector implements Detector {
     }
   }
 
-  /** Rest period: a score survives only when it beats every score of the last restRows rows. */
+  /**
+   * Rest period: a score survives only when it beats every score of the last
+   * restRows rows. Right after an alert even a bigger surprise is withheld
+   * for quietRows rows: the rows next to an alert belong to the same episode,
+   * and a second alert there tells the operator nothing new (on NAB such
+   * break-throughs within 30 rows were all repeats, a dozen of them false
+   * positives, none a new window).
+   */
   #rest(n: number, score: number): number {
     const s = this.#s;
     const ring = this.#ring;
     const slot = (n - 1) % ring.length;
-    const out = score > s[PEAK]! ? score : 0;
+    let out = score > s[PEAK]! ? score : 0;
+    if (n - s[LAST_ALERT]! <= this.#p.quietRows) out = 0;
+    else if (out >= this.#p.quietScore) s[LAST_ALERT] = n;
     ring[slot] = score;
     const stored = ring[slot]!;
     if (stored >= s[PEAK]!) {

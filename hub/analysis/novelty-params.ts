@@ -31,6 +31,10 @@ export interface NoveltyParams extends ShapeParams {
   readonly infoScale: number;
   /** After a score, later rows are reported only when they beat every score of this many rows. */
   readonly restRows: number;
+  /** Rows after an alert (a reported score of at least quietScore) during which no score is reported at all. */
+  readonly quietRows: number;
+  /** Score that starts a quiet period; the shipped default threshold. */
+  readonly quietScore: number;
   /** Shape surprise (in SDs of the nearest-prototype distance) above which the second stage adds evidence. */
   readonly shapeZ: number;
   /** Nats of evidence per SD of shape surprise above shapeZ. */
@@ -54,13 +58,15 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   tilings: 2,
   logK: 30,
   deltaLevels: 16,
-  todHours: 4,
+  todHours: 3,
   tableBits: 11,
-  rateAlpha: 0.003,
-  rateInit: 0.1,
+  rateAlpha: 0.0015,
+  rateInit: 0.05,
   rateFloor: 0.0003,
   infoScale: 5,
   restRows: 100,
+  quietRows: 20,
+  quietScore: 0.96,
   shapeWindow: 8,
   shapePrototypes: 8,
   shapeRate: 0.05,
@@ -68,7 +74,7 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   shapeWarmupRows: 100,
   shapeZ: 3,
   shapeNatsPerSd: 1,
-  hotNats: 12,
+  hotNats: 14,
   hotRateAlpha: 0.0005,
   hotRateRef: 0.002,
   hotWeight: 1,
@@ -94,6 +100,7 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
   int('deltaLevels', 2, 256);
   int('tableBits', 6, 16);
   int('restRows', 1, 10_000);
+  int('quietRows', 0, 10_000);
   int('shapeWindow', 2, 64);
   int('shapePrototypes', 1, 64);
   int('shapeWarmupRows', 0, 1_000_000);
@@ -113,6 +120,7 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
     'shapeMomentAlpha',
     'hotRateAlpha',
     'hotRateRef',
+    'quietScore',
   ] as const)
     frac(f);
   for (const f of ['infoScale'] as const) if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);
