@@ -148,9 +148,7 @@ export class RedisBus implements Bus {
     this.closed = true;
     this.queue = [];
     this.fanout.clear();
-    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
-    this.pub.disconnect();
-    this.sub.disconnect();
+    await Promise.allSettled([quitOrDrop(this.pub), quitOrDrop(this.sub)]);
   }
 
   private channel(cluster: string): string {
@@ -199,4 +197,27 @@ export class RedisBus implements Bus {
       down = false;
     });
   }
+}
+
+/** How long close() lets Redis answer QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * QUIT a connection that is up (Redis finishes what it was sent), or drop it
+ * at once when it is down or does not answer in time. A bare quit() on the
+ * subscriber while Redis is down waits in ioredis's offline queue for a
+ * reconnect that may never come, and the hub could not stop.
+ */
+async function quitOrDrop(conn: Redis): Promise<void> {
+  if (conn.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      conn.quit().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  conn.disconnect();
 }
