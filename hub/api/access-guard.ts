@@ -14,9 +14,22 @@ declare module 'fastify' {
      * token from a subprotocol too and authorizes per subscription).
      */
     selfAuthenticated?: boolean;
+    /**
+     * The route answers with data filtered to the caller's cluster scope.
+     * Without a `cluster` parameter, a caller granted the permission on some
+     * clusters only is admitted (instead of refused) and the route reads
+     * `clusterFilter(request)` to query only those clusters.
+     */
+    scopedList?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
+    /**
+     * Clusters the access guard authorized this request for: 'all', or a
+     * list (the named cluster, or the caller's scope on a scopedList route).
+     * Undefined until the guard has decided.
+     */
+    clusterScope: 'all' | readonly string[] | undefined;
   }
 }
 
@@ -44,6 +57,7 @@ export interface AccessGuardOptions {
  */
 export function installAccessGuard(app: FastifyInstance, options: AccessGuardOptions): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('clusterScope', undefined);
 
   app.addHook('onRoute', (route) => {
     const config = route.config as
@@ -80,15 +94,36 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
       throw err;
     }
     request.principal = principal;
+    const { permission } = config;
     const cluster = requestCluster(request);
-    if (!(await options.authorizer.allowed(principal, config.permission, cluster))) {
-      const where = cluster === undefined ? 'on all clusters' : `on cluster "${cluster}"`;
-      const hint =
-        cluster === undefined ? ' (a caller bound to some clusters names one with ?cluster=<name>)' : '';
+    if (cluster !== undefined) {
+      if (!(await options.authorizer.allowed(principal, permission, cluster))) {
+        throw new ForbiddenError(
+          `${principal.name} may not ${permission.verb} ${permission.resource} on cluster "${cluster}"`,
+        );
+      }
+      request.clusterScope = [cluster];
+      return;
+    }
+    if (config.scopedList === true) {
+      // A list without a cluster answers what the caller may see: every
+      // cluster, or its bound ones (filtered in the store query so cursors
+      // stay correct), and 403 only when it may see none.
+      const scope = await options.authorizer.scope(principal, permission);
+      if (!scope.all && scope.clusters.length === 0) {
+        throw new ForbiddenError(
+          `${principal.name} may not ${permission.verb} ${permission.resource} on any cluster`,
+        );
+      }
+      request.clusterScope = scope.all ? 'all' : [...scope.clusters];
+      return;
+    }
+    if (!(await options.authorizer.allowed(principal, permission))) {
       throw new ForbiddenError(
-        `${principal.name} may not ${config.permission.verb} ${config.permission.resource} ${where}${hint}`,
+        `${principal.name} may not ${permission.verb} ${permission.resource} on all clusters (a caller bound to some clusters names one with ?cluster=<name>)`,
       );
     }
+    request.clusterScope = 'all';
   });
 }
 
@@ -108,13 +143,27 @@ function requestCluster(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** Which clusters a query may read: one named cluster, a list of clusters, or (both undefined) every cluster. */
+export interface ClusterFilter {
+  readonly cluster?: string;
+  readonly clusters?: readonly string[];
+}
+
 /**
- * The cluster a list or query runs on: the requested one (already authorized
- * by the guard on that cluster), else all clusters (the guard then authorized
- * the caller on all-clusters scope).
+ * The clusters a guarded route's query must be limited to, as the access
+ * guard authorized them: the cluster the request names, else the caller's
+ * scope (scopedList routes), else every cluster. Fails closed: on a request
+ * the guard has not authorized it throws instead of answering "all".
  */
-export function effectiveCluster(request: FastifyRequest): string | undefined {
-  return requestCluster(request);
+export function clusterFilter(request: FastifyRequest): ClusterFilter {
+  const scope = request.clusterScope;
+  if (scope === undefined) {
+    throw new Error(`clusterFilter: ${request.method} ${request.url} was not authorized by the access guard`);
+  }
+  if (scope === 'all') return {};
+  const named = requestCluster(request);
+  if (named !== undefined && scope.length === 1 && scope[0] === named) return { cluster: named };
+  return { clusters: scope };
 }
 
 /** Fixed one-minute windows of failure counts per client address, bounded in size. */

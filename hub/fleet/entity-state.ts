@@ -21,6 +21,8 @@ export interface EntityState {
 
 export interface EntityQuery {
   readonly cluster?: string;
+  /** Only these clusters (the caller's scope); see SeriesSelector.clusters. */
+  readonly clusters?: readonly string[];
   readonly node?: string;
   readonly source: string;
   readonly kinds: readonly string[];
@@ -42,8 +44,16 @@ const MAX_LATEST = 100_000;
 
 export async function entityStates(store: Store, query: EntityQuery): Promise<EntityState[]> {
   const [inventory, latest] = await Promise.all([
-    store.inventory({ cluster: query.cluster, node: query.node, source: query.source }),
-    store.latest({ cluster: query.cluster, node: query.node, source: query.source }, MAX_LATEST),
+    store.inventory({
+      cluster: query.cluster,
+      clusters: query.clusters,
+      node: query.node,
+      source: query.source,
+    }),
+    store.latest(
+      { cluster: query.cluster, clusters: query.clusters, node: query.node, source: query.source },
+      MAX_LATEST,
+    ),
   ]);
   const byEntity = new Map<string, LatestValue[]>();
   for (const v of latest) {

@@ -84,6 +84,11 @@ export interface Appender {
 /** Selects series. Empty/undefined fields match everything. */
 export interface SeriesSelector {
   readonly cluster?: string;
+  /**
+   * Only series of these clusters (the caller's RBAC scope). An empty list
+   * matches nothing, never everything; undefined does not filter.
+   */
+  readonly clusters?: readonly string[];
   readonly node?: string;
   readonly source?: string;
   readonly entity?: string;
@@ -124,6 +129,8 @@ export interface LatestValue {
 
 export interface EventQuery {
   readonly cluster?: string;
+  /** Only events of these clusters; empty matches nothing, undefined does not filter. */
+  readonly clusters?: readonly string[];
   readonly node?: string;
   readonly source?: string;
   readonly entity?: string;
@@ -134,8 +141,30 @@ export interface EventQuery {
   readonly limit?: number;
 }
 
+/** Where an event sits in page order: its exact time (microseconds since the epoch) and row id. */
+export interface EventPosition {
+  /** Decimal microseconds: events keep PostgreSQL's microsecond precision, beyond a JS number's ms. */
+  readonly timeUs: string;
+  readonly id: string;
+}
+
+export interface EventPageRequest {
+  /** 'desc' (default): newest first. 'asc': oldest first, for a client that follows new events. */
+  readonly order?: 'asc' | 'desc';
+  readonly after?: EventPosition;
+  readonly limit: number;
+}
+
+export interface EventPage {
+  readonly events: EventRecord[];
+  /** Position of the last event when more may follow, else null. */
+  readonly next: EventPosition | null;
+}
+
 export interface InventoryQuery {
   readonly cluster?: string;
+  /** Only facts of these clusters; empty matches nothing, undefined does not filter. */
+  readonly clusters?: readonly string[];
   readonly node?: string;
   readonly source?: string;
   readonly kind?: string;
@@ -163,6 +192,21 @@ export interface Store {
   queryRange(query: RangeQuery): Promise<RangeSeries[]>;
   latest(selector: SeriesSelector, limit?: number): Promise<LatestValue[]>;
   events(query: EventQuery): Promise<EventRecord[]>;
+  /**
+   * One page of events in a stable order (time, then insertion id), after
+   * `page.after` (the `next` of the previous page). Rows are read with a
+   * keyset condition, never an offset, so rows arriving between pages neither
+   * repeat nor shift what is left to read.
+   */
+  eventPage(query: EventQuery, page: EventPageRequest): Promise<EventPage>;
+  /**
+   * One page of series in id order after `page.afterId`; `nextAfterId` is
+   * null when no more match.
+   */
+  seriesPage(
+    selector: SeriesSelector,
+    page: { readonly afterId?: number; readonly limit: number },
+  ): Promise<{ series: StoredSeries[]; nextAfterId: number | null }>;
   inventory(query: InventoryQuery): Promise<InventoryRecord[]>;
   /** Cheap liveness check of the database connection. */
   ping(): Promise<void>;
@@ -187,7 +231,8 @@ export interface EnrollmentTokens {
   create(cluster: string, description: string): Promise<{ info: EnrollmentTokenInfo; token: string }>;
   /** The token's info when it exists and is not revoked, else null. */
   verify(token: string): Promise<EnrollmentTokenInfo | null>;
-  list(cluster?: string): Promise<EnrollmentTokenInfo[]>;
+  /** All tokens, or those of one cluster, or of any of a list of clusters (empty: none). */
+  list(cluster?: string | readonly string[]): Promise<EnrollmentTokenInfo[]>;
   /** Returns false when no such token. */
   revoke(id: string): Promise<boolean>;
 }
@@ -205,7 +250,8 @@ export interface AgentRecord {
 
 export interface AgentRegistry {
   recordHello(agent: Omit<AgentRecord, 'lastSequence'>): Promise<void>;
-  list(cluster?: string): Promise<AgentRecord[]>;
+  /** All agents, or those of one cluster, or of any of a list of clusters (empty: none). */
+  list(cluster?: string | readonly string[]): Promise<AgentRecord[]>;
 }
 
 /**

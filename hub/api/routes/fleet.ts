@@ -4,7 +4,7 @@ import { decodeCursor, entityStates, page, type EntityKey } from '../../fleet/en
 import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
 import type { Store } from '../../store/store.js';
 import type { Permission } from '../access.js';
-import { effectiveCluster } from '../access-guard.js';
+import { clusterFilter } from '../access-guard.js';
 import { parseDuration } from '../query-params.js';
 import { problemResponses } from '../schemas.js';
 
@@ -42,7 +42,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
   app.get(
     '/fleet/gpus',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary: 'GPUs and MIG devices with their latest state',
         tags: ['fleet'],
@@ -88,12 +88,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = effectiveCluster(request);
+      const scope = clusterFilter(request);
       const windowMs = parseDuration('xid_within', q.xid_within ?? '1h');
       const [states, xids] = await Promise.all([
-        entityStates(store, { cluster, node: q.node, source: 'gpu', kinds: ['gpu', 'mig_device'] }),
+        entityStates(store, { ...scope, node: q.node, source: 'gpu', kinds: ['gpu', 'mig_device'] }),
         store.events({
-          cluster,
+          ...scope,
           node: q.node,
           source: 'gpu',
           kind: 'gpu_xid',
@@ -118,7 +118,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
   app.get(
     '/fleet/ptp',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary:
           'PTP clocks and ports with their state (clock state LOCKED/HOLDOVER/FREERUN, offset, grandmaster)',
@@ -158,9 +158,9 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = effectiveCluster(request);
+      const scope = clusterFilter(request);
       let views = (
-        await entityStates(store, { cluster, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
+        await entityStates(store, { ...scope, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
       ).map(ptpView);
       if (q.clock_state) views = views.filter((v) => v.clockState === q.clock_state);
       const { items, nextCursor } = page(
@@ -176,7 +176,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
   app.get(
     '/fleet/sriov',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary: 'SR-IOV PFs and VFs with counters and pod attribution',
         tags: ['fleet'],
@@ -206,9 +206,9 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const q = request.query;
-      const cluster = effectiveCluster(request);
+      const scope = clusterFilter(request);
       const kinds = q.kind ? [q.kind] : ['nic_pf', 'nic_vf'];
-      const views = (await entityStates(store, { cluster, node: q.node, source: 'sriov', kinds })).map(
+      const views = (await entityStates(store, { ...scope, node: q.node, source: 'sriov', kinds })).map(
         sriovView,
       );
       const { items, nextCursor } = page(
@@ -224,7 +224,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
   app.get(
     '/fleet/nodes',
     {
-      config: { permission: LIST_CLUSTERS },
+      config: { permission: LIST_CLUSTERS, scopedList: true },
       schema: {
         summary:
           'Clusters and nodes with their agents: last seen, version, acknowledged sequence, collectors up',
@@ -253,10 +253,10 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
       },
     },
     async (request) => {
-      const cluster = effectiveCluster(request);
+      const scope = clusterFilter(request);
       const [agents, health] = await Promise.all([
-        store.agents.list(cluster),
-        store.latest({ cluster, source: 'agent' }, 100_000),
+        store.agents.list(scope.cluster ?? scope.clusters),
+        store.latest({ ...scope, source: 'agent' }, 100_000),
       ]);
       const up = health.filter((v) => v.series.metric === 'agent_collector_up');
       const spool = (a: { cluster: string; node: string }, metric: string): number | null =>

@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Permission } from '../access.js';
-import { effectiveCluster } from '../access-guard.js';
+import { clusterFilter } from '../access-guard.js';
+import { decodeEventCursor, decodeSeriesCursor, encodeEventCursor, encodeSeriesCursor } from '../cursors.js';
 import { parseDuration, parseMatchers, parseTime } from '../query-params.js';
 import {
   EventSchema,
@@ -27,10 +28,10 @@ const MAX_POINTS = 200_000;
 /** Read API over stored telemetry: series, range queries, latest values, events, inventory, agents. */
 export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = async (app, { store }) => {
   const selectorFrom = (
-    request: Parameters<typeof effectiveCluster>[0],
+    request: Parameters<typeof clusterFilter>[0],
     q: { node?: string; source?: string; entity?: string; metric?: string; match?: string[] },
   ): SeriesSelector => ({
-    cluster: effectiveCluster(request),
+    ...clusterFilter(request),
     node: q.node,
     source: q.source,
     entity: q.entity,
@@ -41,27 +42,45 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
   app.get(
     '/series',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
-        summary: 'Find series by selector',
+        summary: 'Find series by selector, in id order, with cursor pagination',
         tags: ['telemetry'],
         querystring: Type.Object({
           ...SelectorQuery,
           limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+          cursor: Type.Optional(
+            Type.String({ maxLength: 512, description: 'nextCursor of the previous page (opaque)' }),
+          ),
         }),
-        response: { 200: Type.Object({ series: Type.Array(SeriesSchema) }), ...problemResponses },
+        response: {
+          200: Type.Object({
+            series: Type.Array(SeriesSchema),
+            nextCursor: Type.Union([Type.String(), Type.Null()], {
+              description: 'cursor of the next page; null when this page is the last',
+            }),
+          }),
+          ...problemResponses,
+        },
       },
     },
     async (request) => {
-      const selector = selectorFrom(request, request.query);
-      return { series: await store.findSeries(selector, request.query.limit) };
+      const q = request.query;
+      const page = await store.seriesPage(selectorFrom(request, q), {
+        afterId: q.cursor === undefined ? undefined : decodeSeriesCursor(q.cursor),
+        limit: q.limit,
+      });
+      return {
+        series: page.series,
+        nextCursor: page.nextAfterId === null ? null : encodeSeriesCursor(page.nextAfterId),
+      };
     },
   );
 
   app.get(
     '/query_range',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary: 'Range query with step and aggregation',
         description:
@@ -123,7 +142,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
   app.get(
     '/latest',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary: 'Latest value of each matching series',
         tags: ['telemetry'],
@@ -150,9 +169,14 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
   app.get(
     '/events',
     {
-      config: { permission: LIST_EVENTS },
+      config: { permission: LIST_EVENTS, scopedList: true },
       schema: {
-        summary: 'Discrete events (Xid, throttling, PTP state changes, ...), newest first',
+        summary:
+          'Discrete events (Xid, throttling, PTP state changes, ...), newest first, with cursor pagination',
+        description:
+          'Ordered by time then insertion (order=desc, the default, newest first; order=asc oldest first). ' +
+          'Follow nextCursor until it is null: pages are read by position, not offset, so events stored ' +
+          'meanwhile are neither repeated nor make others skipped.',
         tags: ['telemetry'],
         querystring: Type.Object({
           cluster: SelectorQuery.cluster,
@@ -163,32 +187,54 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
           min_severity: Type.Optional(Severity),
           start: Type.Optional(Type.String()),
           end: Type.Optional(Type.String()),
+          order: Type.Optional(Type.Union([Type.Literal('desc'), Type.Literal('asc')])),
           limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+          cursor: Type.Optional(
+            Type.String({ maxLength: 512, description: 'nextCursor of the previous page (opaque)' }),
+          ),
         }),
-        response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...problemResponses },
+        response: {
+          200: Type.Object({
+            events: Type.Array(EventSchema),
+            nextCursor: Type.Union([Type.String(), Type.Null()], {
+              description: 'cursor of the next page; null when this page is the last',
+            }),
+          }),
+          ...problemResponses,
+        },
       },
     },
     async (request) => {
       const q = request.query;
-      const events = await store.events({
-        cluster: effectiveCluster(request),
-        node: q.node,
-        source: q.source,
-        entity: q.entity,
-        kind: q.kind,
-        minSeverity: q.min_severity,
-        startMs: q.start === undefined ? undefined : parseTime('start', q.start, 0),
-        endMs: q.end === undefined ? undefined : parseTime('end', q.end, 0),
-        limit: q.limit,
-      });
-      return { events };
+      const cursor = q.cursor === undefined ? undefined : decodeEventCursor(q.cursor);
+      if (cursor && q.order !== undefined && q.order !== cursor.order) {
+        throw new InputError(`order: the cursor continues an order=${cursor.order} listing`);
+      }
+      const order = cursor?.order ?? q.order ?? 'desc';
+      const page = await store.eventPage(
+        {
+          ...clusterFilter(request),
+          node: q.node,
+          source: q.source,
+          entity: q.entity,
+          kind: q.kind,
+          minSeverity: q.min_severity,
+          startMs: q.start === undefined ? undefined : parseTime('start', q.start, 0),
+          endMs: q.end === undefined ? undefined : parseTime('end', q.end, 0),
+        },
+        { order, after: cursor?.position, limit: q.limit },
+      );
+      return {
+        events: page.events,
+        nextCursor: page.next === null ? null : encodeEventCursor(order, page.next),
+      };
     },
   );
 
   app.get(
     '/inventory',
     {
-      config: { permission: READ_TELEMETRY },
+      config: { permission: READ_TELEMETRY, scopedList: true },
       schema: {
         summary: 'Current inventory: GPUs, MIG devices, NIC PFs/VFs, PTP ports, collectors (absent ones too)',
         tags: ['telemetry'],
@@ -204,7 +250,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     async (request) => {
       const q = request.query;
       const inventory = await store.inventory({
-        cluster: effectiveCluster(request),
+        ...clusterFilter(request),
         node: q.node,
         source: q.source,
         kind: q.kind,
@@ -216,7 +262,7 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
   app.get(
     '/agents',
     {
-      config: { permission: LIST_AGENTS },
+      config: { permission: LIST_AGENTS, scopedList: true },
       schema: {
         summary: 'Agents known to the hub, with last contact and sequence',
         tags: ['fleet'],
@@ -240,7 +286,8 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
       },
     },
     async (request) => {
-      const agents = await store.agents.list(effectiveCluster(request));
+      const { cluster, clusters } = clusterFilter(request);
+      const agents = await store.agents.list(cluster ?? clusters);
       return { agents: agents.map((a) => ({ ...a, capabilities: [...a.capabilities] })) };
     },
   );

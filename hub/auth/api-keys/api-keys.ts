@@ -108,10 +108,20 @@ export class ApiKeys implements Authenticator, ApiKeyScopeSource {
     return { info: fromRow(rows[0] as KeyRow), key: `${API_KEY_PREFIX}${id}_${secret}` };
   }
 
-  async list(): Promise<ApiKeyInfo[]> {
-    const { rows } = await this.sql.query<KeyRow>(
-      `SELECT ${COLUMNS} FROM auth_api_keys ORDER BY created_ms, id`,
-    );
+  /**
+   * All keys, or (with `clusters`) the keys that can act on any of those
+   * clusters: keys scoped to one of them, and all-clusters keys, which reach
+   * them too. A cluster admin thus sees every key that can touch its clusters.
+   */
+  async list(filter: { clusters?: readonly string[] } = {}): Promise<ApiKeyInfo[]> {
+    const { rows } =
+      filter.clusters === undefined
+        ? await this.sql.query<KeyRow>(`SELECT ${COLUMNS} FROM auth_api_keys ORDER BY created_ms, id`)
+        : await this.sql.query<KeyRow>(
+            `SELECT ${COLUMNS} FROM auth_api_keys WHERE clusters IS NULL OR clusters && $1::text[]
+              ORDER BY created_ms, id`,
+            [[...filter.clusters]],
+          );
     return rows.map(fromRow);
   }
 

@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator, Permission, Principal } from '../../api/access.js';
+import { clusterFilter } from '../../api/access-guard.js';
 import { problemResponses } from '../../api/schemas.js';
 import { AuthenticationError, NotFoundError } from '../../errors.js';
 import type { EnrollmentTokens } from '../../store/store.js';
@@ -170,15 +171,16 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   app.get(
     '/rbac/bindings',
     {
-      config: { permission: P.listRbac },
+      config: { permission: P.listRbac, scopedList: true },
       schema: {
-        summary: 'List role bindings (of one cluster, all-clusters bindings included, or all)',
+        summary:
+          "List role bindings: of ?cluster=, else of the caller's clusters (all-clusters bindings included)",
         tags: ['auth'],
         querystring: ClusterQuery,
         response: { 200: Type.Object({ bindings: Type.Array(BindingSchema) }), ...problemResponses },
       },
     },
-    async (request) => ({ bindings: await deps.bindings.list({ cluster: request.query.cluster }) }),
+    async (request) => ({ bindings: await deps.bindings.list(clusterFilter(request)) }),
   );
 
   app.post(
@@ -237,16 +239,20 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   app.get(
     '/api-keys',
     {
-      config: { permission: P.listRbac },
+      config: { permission: P.listRbac, scopedList: true },
       schema: {
-        summary: 'List API keys (never their secrets)',
+        summary:
+          "List API keys (never their secrets) that can act on ?cluster=, else on the caller's clusters",
         tags: ['auth'],
+        querystring: ClusterQuery,
         response: { 200: Type.Object({ apiKeys: Type.Array(ApiKeySchema) }), ...problemResponses },
       },
     },
-    async () => ({
-      apiKeys: (await deps.apiKeys.list()).map((k) => ({ ...k, clusters: k.clusters && [...k.clusters] })),
-    }),
+    async (request) => {
+      const { cluster, clusters } = clusterFilter(request);
+      const keys = await deps.apiKeys.list({ clusters: cluster === undefined ? clusters : [cluster] });
+      return { apiKeys: keys.map((k) => ({ ...k, clusters: k.clusters && [...k.clusters] })) };
+    },
   );
 
   app.post(
@@ -305,6 +311,27 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   );
 
   const ClusterParams = Type.Object({ cluster: Cluster });
+
+  app.get(
+    '/enrollment-tokens',
+    {
+      config: { permission: P.listCredentials, scopedList: true },
+      schema: {
+        summary:
+          "List agent enrollment tokens (never their secrets) of ?cluster=, else of the caller's clusters",
+        tags: ['auth'],
+        querystring: ClusterQuery,
+        response: {
+          200: Type.Object({ enrollmentTokens: Type.Array(EnrollmentTokenSchema) }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { cluster, clusters } = clusterFilter(request);
+      return { enrollmentTokens: await deps.enrollmentTokens.list(cluster ?? clusters) };
+    },
+  );
 
   app.get(
     '/clusters/:cluster/enrollment-tokens',
@@ -378,9 +405,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   app.get(
     '/audit',
     {
-      config: { permission: P.listAudit },
+      config: { permission: P.listAudit, scopedList: true },
       schema: {
-        summary: 'The audit log, newest first, with cursor pagination',
+        summary:
+          'The audit log, newest first, with cursor pagination; a caller bound to some clusters sees only their entries',
         tags: ['auth'],
         querystring: Type.Object({
           cluster: Type.Optional(Cluster),
@@ -404,12 +432,14 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
     },
     async (request) => {
       const q = request.query;
+      const { cluster, clusters } = clusterFilter(request);
       const entries = await deps.audit.query({
         sinceMs: q.since,
         untilMs: q.until,
         outcome: q.outcome as AuditOutcome | undefined,
         principalId: q.principal,
-        clusters: q.cluster === undefined ? undefined : [q.cluster],
+        // Entries without a cluster (failed logins, hub-wide actions) only at all-clusters scope.
+        clusters: cluster === undefined ? clusters : [cluster],
         beforeId: q.cursor === undefined ? undefined : Number(q.cursor),
         limit: q.limit,
       });

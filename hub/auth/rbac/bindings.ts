@@ -52,15 +52,28 @@ export class BindingRepository {
     }
   }
 
-  /** Bindings, optionally only those on one cluster (all-clusters bindings included) or of one subject. */
+  /**
+   * Bindings, optionally only those that apply on one cluster or on any of a
+   * list of clusters (all-clusters bindings included: they apply there too),
+   * or of one subject.
+   */
   async list(
-    filter: { cluster?: string; subjectKind?: SubjectKind; subject?: string } = {},
+    filter: {
+      cluster?: string;
+      clusters?: readonly string[];
+      subjectKind?: SubjectKind;
+      subject?: string;
+    } = {},
   ): Promise<Binding[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.cluster !== undefined) {
       params.push(filter.cluster);
       where.push(`(cluster = $${params.length} OR cluster IS NULL)`);
+    }
+    if (filter.clusters !== undefined) {
+      params.push([...filter.clusters]);
+      where.push(`(cluster = ANY($${params.length}::text[]) OR cluster IS NULL)`);
     }
     if (filter.subjectKind !== undefined) {
       params.push(filter.subjectKind);

@@ -53,10 +53,14 @@ export class MemoryStore implements Store {
       for (const t of this.tokens.values()) if (t.hash === h && t.info.revokedMs === null) return t.info;
       return null;
     },
-    list: async (cluster?: string) =>
+    list: async (cluster?: string | readonly string[]) =>
       [...this.tokens.values()]
         .map((t) => t.info)
-        .filter((i) => cluster === undefined || i.cluster === cluster),
+        .filter(
+          (i) =>
+            cluster === undefined ||
+            (typeof cluster === 'string' ? i.cluster === cluster : cluster.includes(i.cluster)),
+        ),
     revoke: async (id: string) => {
       const t = this.tokens.get(id);
       if (!t) return false;
@@ -163,6 +167,12 @@ export class MemoryStore implements Store {
   }
   async events(): Promise<EventRecord[]> {
     return [...this.eventRows];
+  }
+  async eventPage(): Promise<never> {
+    throw new Error('MemoryStore.eventPage is not implemented');
+  }
+  async seriesPage(): Promise<never> {
+    throw new Error('MemoryStore.seriesPage is not implemented');
   }
   async inventory(): Promise<InventoryRecord[]> {
     return [...this.inventoryRows];

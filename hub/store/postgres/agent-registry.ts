@@ -26,10 +26,17 @@ export class PgAgentRegistry implements AgentRegistry {
     );
   }
 
-  async list(cluster?: string): Promise<AgentRecord[]> {
+  async list(cluster?: string | readonly string[]): Promise<AgentRecord[]> {
+    const where =
+      cluster === undefined
+        ? ''
+        : typeof cluster === 'string'
+          ? 'WHERE cluster = $1'
+          : 'WHERE cluster = ANY($1::text[])';
     const sql = `SELECT agent_id, cluster, node, version, capabilities, last_seen, last_sequence FROM agents
-      ${cluster === undefined ? '' : 'WHERE cluster = $1'} ORDER BY cluster, node, agent_id`;
-    const r = await this.pool.query<AgentRow>(sql, cluster === undefined ? [] : [cluster]);
+      ${where} ORDER BY cluster, node, agent_id`;
+    const params = cluster === undefined ? [] : [typeof cluster === 'string' ? cluster : [...cluster]];
+    const r = await this.pool.query<AgentRow>(sql, params);
     return r.rows.map((a) => ({
       agentId: a.agent_id,
       cluster: a.cluster,

@@ -56,14 +56,18 @@ export class PgEnrollmentTokens implements EnrollmentTokens {
     return r.rows[0] ? toInfo(r.rows[0]) : null;
   }
 
-  async list(cluster?: string): Promise<EnrollmentTokenInfo[]> {
-    const r =
+  async list(cluster?: string | readonly string[]): Promise<EnrollmentTokenInfo[]> {
+    const where =
       cluster === undefined
-        ? await this.pool.query<TokenRow>(`SELECT ${COLUMNS} FROM enrollment_tokens ORDER BY created_at, id`)
-        : await this.pool.query<TokenRow>(
-            `SELECT ${COLUMNS} FROM enrollment_tokens WHERE cluster = $1 ORDER BY created_at, id`,
-            [cluster],
-          );
+        ? ''
+        : typeof cluster === 'string'
+          ? 'WHERE cluster = $1'
+          : 'WHERE cluster = ANY($1::text[])';
+    const params = cluster === undefined ? [] : [typeof cluster === 'string' ? cluster : [...cluster]];
+    const r = await this.pool.query<TokenRow>(
+      `SELECT ${COLUMNS} FROM enrollment_tokens ${where} ORDER BY created_at, id`,
+      params,
+    );
     return r.rows.map(toInfo);
   }
 

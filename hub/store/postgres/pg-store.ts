@@ -4,6 +4,8 @@ import { InputError } from '../../errors.js';
 import type {
   Aggregation,
   Appender,
+  EventPage,
+  EventPageRequest,
   EventQuery,
   EventRecord,
   InventoryQuery,
@@ -58,8 +60,60 @@ interface SeriesRow {
   kind: 'gauge' | 'counter';
 }
 
-const SERIES_COLUMNS = 's.id, s.cluster, s.node, s.source, s.entity, s.metric, s.labels, s.kind';
 const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error', 'critical'];
+
+interface EventRow {
+  cluster: string;
+  node: string;
+  ts: Date;
+  kind: string;
+  severity: number;
+  source: string;
+  entity: string;
+  message: string;
+  attributes: Record<string, string>;
+}
+
+const EVENT_COLUMNS = 'cluster, node, ts, kind, severity, source, entity, message, attributes';
+
+function toEvent(e: EventRow): EventRecord {
+  return {
+    cluster: e.cluster,
+    node: e.node,
+    timestampMs: e.ts.getTime(),
+    kind: e.kind,
+    severity: SEVERITIES[e.severity] as Severity,
+    source: e.source,
+    entity: e.entity,
+    message: e.message,
+    attributes: e.attributes,
+  };
+}
+
+/** WHERE conditions of an event query (shared by the plain and the paged read). */
+function eventConditions(q: EventQuery): { conds: string[]; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  const p = (v: unknown): string => `$${params.push(v)}`;
+  for (const f of ['cluster', 'node', 'source', 'entity', 'kind'] as const) {
+    const v = q[f];
+    if (v !== undefined && v !== '') conds.push(`${f} = ${p(v)}`);
+  }
+  // Empty stays a condition that matches nothing (see SeriesSelector.clusters).
+  if (q.clusters !== undefined) conds.push(`cluster = ANY(${p([...q.clusters])}::text[])`);
+  if (q.minSeverity !== undefined) {
+    if (!(q.minSeverity in SEVERITY_RANK))
+      throw new InputError(`invalid severity ${JSON.stringify(q.minSeverity)}`);
+    conds.push(`severity >= ${p(SEVERITY_RANK[q.minSeverity])}`);
+  }
+  if (q.startMs !== undefined)
+    conds.push(`ts >= timestamptz 'epoch' + ${p(q.startMs)}::float8 * INTERVAL '1 millisecond'`);
+  if (q.endMs !== undefined)
+    conds.push(`ts < timestamptz 'epoch' + ${p(q.endMs)}::float8 * INTERVAL '1 millisecond'`);
+  return { conds, params };
+}
+
+const SERIES_COLUMNS = 's.id, s.cluster, s.node, s.source, s.entity, s.metric, s.labels, s.kind';
 
 function toSeries(r: SeriesRow): StoredSeries {
   return {
@@ -232,49 +286,79 @@ export class PgStore implements Store {
   }
 
   async events(q: EventQuery): Promise<EventRecord[]> {
-    const conds: string[] = [];
-    const params: unknown[] = [];
-    const p = (v: unknown): string => `$${params.push(v)}`;
-    for (const f of ['cluster', 'node', 'source', 'entity', 'kind'] as const) {
-      const v = q[f];
-      if (v !== undefined && v !== '') conds.push(`${f} = ${p(v)}`);
-    }
-    if (q.minSeverity !== undefined) {
-      if (!(q.minSeverity in SEVERITY_RANK))
-        throw new InputError(`invalid severity ${JSON.stringify(q.minSeverity)}`);
-      conds.push(`severity >= ${p(SEVERITY_RANK[q.minSeverity])}`);
-    }
-    if (q.startMs !== undefined)
-      conds.push(`ts >= timestamptz 'epoch' + ${p(q.startMs)}::float8 * INTERVAL '1 millisecond'`);
-    if (q.endMs !== undefined)
-      conds.push(`ts < timestamptz 'epoch' + ${p(q.endMs)}::float8 * INTERVAL '1 millisecond'`);
+    const { conds, params } = eventConditions(q);
     const limit = Math.min(Math.max(Math.trunc(q.limit ?? 1000), 1), 10_000);
-    const r = await this.pool.query<{
-      cluster: string;
-      node: string;
-      ts: Date;
-      kind: string;
-      severity: number;
-      source: string;
-      entity: string;
-      message: string;
-      attributes: Record<string, string>;
-    }>(
-      `SELECT cluster, node, ts, kind, severity, source, entity, message, attributes FROM events
-       ${conds.length ? 'WHERE ' + conds.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ${limit}`,
-      params,
-    );
-    return r.rows.map((e) => ({
-      cluster: e.cluster,
-      node: e.node,
-      timestampMs: e.ts.getTime(),
-      kind: e.kind,
-      severity: SEVERITIES[e.severity] as Severity,
-      source: e.source,
-      entity: e.entity,
-      message: e.message,
-      attributes: e.attributes,
-    }));
+    const r = await this.pool
+      .query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM events
+         ${conds.length ? 'WHERE ' + conds.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ${limit}`,
+        params,
+      )
+      .catch((err: unknown) => {
+        throw mapPgError(err, 'events');
+      });
+    return r.rows.map(toEvent);
+  }
+
+  async eventPage(q: EventQuery, page: EventPageRequest): Promise<EventPage> {
+    const order = page.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw new InputError(`invalid order ${JSON.stringify(order)}`);
+    if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > 10_000)
+      throw new InputError(`event page limit must be an integer 1..10000, got ${page.limit}`);
+    const { conds, params } = eventConditions(q);
+    if (page.after !== undefined) {
+      if (!/^-?\d{1,20}$/.test(page.after.timeUs) || !/^\d{1,19}$/.test(page.after.id))
+        throw new InputError('event position must be decimal microseconds and a row id');
+      // Row comparison on (ts, id): the keyset of the ORDER BY below, so the
+      // next page starts exactly after the last row returned.
+      params.push(page.after.timeUs, page.after.id);
+      const at = `(timestamptz 'epoch' + $${params.length - 1}::int8 * INTERVAL '1 microsecond', $${params.length}::int8)`;
+      conds.push(`(ts, id) ${order === 'desc' ? '<' : '>'} ${at}`);
+    }
+    const dir = order === 'desc' ? 'DESC' : 'ASC';
+    // One row more than asked tells whether another page exists without a count.
+    // The id is read as text under another name: ORDER BY id must sort the
+    // bigint column, not a text output column of the same name.
+    const r = await this.pool
+      .query<EventRow & { row_id: string; ts_us: string }>(
+        `SELECT ${EVENT_COLUMNS}, id::text AS row_id,
+                (extract(epoch FROM ts) * 1000000)::int8::text AS ts_us
+           FROM events ${conds.length ? 'WHERE ' + conds.join(' AND ') : ''}
+          ORDER BY ts ${dir}, id ${dir} LIMIT ${page.limit + 1}`,
+        params,
+      )
+      .catch((err: unknown) => {
+        throw mapPgError(err, 'event page');
+      });
+    const rows = r.rows.slice(0, page.limit);
+    const last = rows[rows.length - 1];
+    return {
+      events: rows.map(toEvent),
+      next: r.rows.length > page.limit && last ? { timeUs: last.ts_us, id: last.row_id } : null,
+    };
+  }
+
+  async seriesPage(
+    selector: SeriesSelector,
+    page: { readonly afterId?: number; readonly limit: number },
+  ): Promise<{ series: StoredSeries[]; nextAfterId: number | null }> {
+    const limit = this.seriesLimit(page.limit);
+    if (page.afterId !== undefined && (!Number.isInteger(page.afterId) || page.afterId < 0))
+      throw new InputError(`series position must be a non-negative integer, got ${page.afterId}`);
+    const f = selectorSql(selector);
+    const params = [...f.params];
+    const after = page.afterId === undefined ? '' : ` AND s.id > $${params.push(page.afterId)}`;
+    try {
+      const r = await this.pool.query<SeriesRow>(
+        `SELECT ${SERIES_COLUMNS} FROM series s WHERE ${f.where}${after} ORDER BY s.id LIMIT ${limit + 1}`,
+        params,
+      );
+      const series = r.rows.slice(0, limit).map(toSeries);
+      const last = series[series.length - 1];
+      return { series, nextAfterId: r.rows.length > limit && last ? last.id : null };
+    } catch (err) {
+      throw mapPgError(err, 'series page');
+    }
   }
 
   async inventory(q: InventoryQuery): Promise<InventoryRecord[]> {
@@ -284,6 +368,7 @@ export class PgStore implements Store {
       const v = q[f];
       if (v !== undefined && v !== '') conds.push(`${f} = $${params.push(v)}`);
     }
+    if (q.clusters !== undefined) conds.push(`cluster = ANY($${params.push([...q.clusters])}::text[])`);
     const r = await this.pool.query<{
       cluster: string;
       node: string;

@@ -27,6 +27,9 @@ export function selectorSql(selector: SeriesSelector, firstParam = 1): SqlFragme
     const v = selector[f];
     if (v !== undefined && v !== '') conds.push(`s.${f} = ${p(v)}`);
   }
+  // An empty list stays a condition (matching nothing): a caller scoped to
+  // no cluster must never fall back to seeing every cluster.
+  if (selector.clusters !== undefined) conds.push(`s.cluster = ANY(${p([...selector.clusters])}::text[])`);
   for (const m of selector.matchers ?? []) conds.push(matcherSql(m, p));
   return { where: conds.length ? conds.join(' AND ') : 'TRUE', params };
 }

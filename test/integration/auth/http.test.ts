@@ -158,9 +158,18 @@ describe('hub HTTP security', () => {
     expect(
       (await call('DELETE', `/api/v1/clusters/west/enrollment-tokens/${id}`, tokens.hubAdmin)).status,
     ).toBe(404);
-    expect((await call('GET', '/api/v1/rbac/bindings', tokens.eastAdmin)).status).toBe(403);
+    // Without ?cluster= a cluster admin gets the bindings of its clusters (and all-clusters ones), not 403.
+    const ownBindings = await call('GET', '/api/v1/rbac/bindings', tokens.eastAdmin);
+    expect(ownBindings.status).toBe(200);
+    const clustersSeen = (ownBindings.body.bindings as { cluster: string | null }[]).map((b) => b.cluster);
+    expect(clustersSeen.every((c) => c === 'east' || c === null)).toBe(true);
     const eastBindings = await call('GET', '/api/v1/rbac/bindings?cluster=east', tokens.eastAdmin);
     expect(eastBindings.status).toBe(200);
+    expect((await call('GET', '/api/v1/rbac/bindings?cluster=west', tokens.eastAdmin)).status).toBe(403);
+    const ownTokens = await call('GET', '/api/v1/enrollment-tokens', tokens.eastAdmin);
+    const ownList = ownTokens.body.enrollmentTokens as { id: string; cluster: string }[];
+    expect(ownList.map((e) => e.id)).toContain(id);
+    expect(ownList.every((e) => e.cluster === 'east')).toBe(true);
 
     expect(
       (await call('DELETE', `/api/v1/clusters/east/enrollment-tokens/${id}`, tokens.eastAdmin)).status,
@@ -442,8 +451,11 @@ describe('route × role matrix (generated from the route table)', () => {
       for (const role of ROLES) {
         for (const scope of ['all', 'east'] as const) {
           for (const target of targets) {
-            // The request's cluster scope: a route without a cluster acts on all clusters.
-            const expected = roleGrants(role, permission) && (scope === 'all' || target === 'east');
+            // The request's cluster scope: a route without a cluster acts on all clusters, except
+            // a list, which answers what the caller may see (its clusters).
+            const expected =
+              roleGrants(role, permission) &&
+              (scope === 'all' || target === 'east' || (target === undefined && route.scopedList));
             const { path, body } = request(route, target);
             const answer = await call(route.method, path, principalsFor(role, scope), body);
             const allowed = answer.status !== 401 && answer.status !== 403;

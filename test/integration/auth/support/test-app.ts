@@ -26,6 +26,8 @@ export interface RouteInfo {
   readonly url: string;
   readonly permission?: Permission;
   readonly public: boolean;
+  /** Without a cluster, the route answers what the caller's scope allows (config.scopedList). */
+  readonly scopedList: boolean;
 }
 
 export interface TestApp {
@@ -88,12 +90,14 @@ export async function buildTestApp(options: {
     for (const method of methods) {
       if (method === 'HEAD' || method === 'OPTIONS') continue;
       const config = route.config as
-        { permission?: Permission; public?: boolean; selfAuthenticated?: boolean } | undefined;
+        | { permission?: Permission; public?: boolean; selfAuthenticated?: boolean; scopedList?: boolean }
+        | undefined;
       routes.push({
         method,
         url: route.url,
         permission: config?.permission,
         public: config?.public === true || config?.selfAuthenticated === true,
+        scopedList: config?.scopedList === true,
       });
     }
   });
