@@ -1,5 +1,11 @@
+import { once } from 'node:events';
 import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
 import { metricsRoute } from '../../../hub/api/routes/metrics.js';
+import { MemoryBus } from '../../../hub/bus/memory-bus.js';
+import { registerStreamRoute } from '../../../hub/stream/route.js';
+import { bearerProtocol } from '../../../hub/stream/credentials.js';
+import { STREAM_SUBPROTOCOL } from '../../../hub/stream/protocol.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +21,18 @@ import { openStore } from '../../../hub/store/index.js';
 import type { Store } from '../../../hub/store/store.js';
 
 /**
- * The route × role matrix over the hub's whole REST API as buildApi
- * assembles it (core, fleet and auth routes) on the real store (embedded
- * PGlite). The route table is the OpenAPI document; the permission of each
- * route is what the route asks the authorizer for, recorded on a first pass
- * with an all-powerful key. A route that never asks must be one of the
- * declared public or self-authenticating routes.
+ * The route × role matrix over the hub's whole API as build-hub assembles it
+ * (core, fleet, auth and metrics routes, and the WebSocket stream) on the
+ * real store (embedded PGlite). The route table is the OpenAPI document; the
+ * permission of each route is what the route asks the authorizer for,
+ * recorded on a first pass with an all-powerful key, and whether it asked for
+ * the caller's scope (a list filtered to it) or for a yes/no on all
+ * clusters. A route that never asks must be one of the declared public or
+ * self-authenticating routes; the stream, self-authenticating, gets its own
+ * matrix over a real socket.
  */
-const PUBLIC_OR_SELF = new Set(['GET /healthz', 'GET /readyz', 'GET /api/v1/me']);
+const STREAM = 'GET /api/v1/stream';
+const PUBLIC_OR_SELF = new Set(['GET /healthz', 'GET /readyz', 'GET /api/v1/me', STREAM]);
 const silent = pino({ level: 'silent' });
 
 /** Valid bodies, so that a refusal can only come from the access decision. */
@@ -45,8 +55,12 @@ let dataDir: string;
 let store: Store;
 let auth: HubAuth;
 let app: FastifyInstance;
-let routes: Route[];
-const asked: Permission[] = [];
+/** Every route the app registered (the route table), as seen by an onRoute hook. */
+const routes: Route[] = [];
+/** The routes in the OpenAPI document. */
+let documented: string[];
+const asked: { permission: Permission; scoped: boolean }[] = [];
+let streamUrl: string;
 const keys = new Map<string, string>();
 
 // Opening the embedded store takes long on a busy 2-core machine.
@@ -68,24 +82,49 @@ beforeAll(async () => {
   );
   const recording: Authorizer = {
     allowed: (principal: Principal, permission: Permission, cluster?: string) => {
-      asked.push(permission);
+      asked.push({ permission, scoped: false });
       return auth.authorizer.allowed(principal, permission, cluster);
     },
-    scope: (principal, permission) => auth.authorizer.scope(principal, permission),
+    scope: (principal, permission) => {
+      asked.push({ permission, scoped: true });
+      return auth.authorizer.scope(principal, permission);
+    },
   };
   app = await buildApi({
     store,
     authenticator: auth.authenticator,
     authorizer: recording,
     logger: silent,
-    // The same API extensions as hub/build-hub.ts mounts (the WebSocket
-    // stream is self-authenticated and covered by its own suite).
+    // Sees every route registered after it: core, fleet, auth, metrics, the stream.
+    beforeRoutes: async (root) => {
+      root.addHook('onRoute', (route) => {
+        for (const method of [route.method].flat()) {
+          if (method === 'HEAD' || method === 'OPTIONS') continue;
+          // The documentation page and its assets are public by prefix, no data.
+          if (route.url.startsWith('/api/v1/docs') || route.url === '/api/v1/openapi.json') continue;
+          routes.push({ method, url: route.url });
+        }
+      });
+    },
+    // The same API extensions as hub/build-hub.ts mounts.
     extensions: [async (api) => metricsRoute(api, new Registry()), auth.routes],
+    rootExtensions: [
+      async (root) => {
+        await registerStreamRoute(root, {
+          bus: new MemoryBus({ logger: silent }),
+          authenticator: auth.authenticator,
+          authorizer: auth.authorizer,
+          logger: silent,
+          registry: new Registry(),
+        });
+      },
+    ],
   });
-  await app.ready();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  streamUrl = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/stream`;
   const doc = app.swagger() as { paths: Record<string, Record<string, unknown>> };
-  routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
-    Object.keys(ops).map((m) => ({ method: m.toUpperCase(), url: path.replace(/\{(\w+)\}/g, ':$1') })),
+  documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
   );
   for (const role of ROLES) {
     for (const scope of ['all', 'east'] as const) {
@@ -124,6 +163,8 @@ function inject(route: Route, cluster: string | undefined, key: string | undefin
 
 describe('route × role matrix over the whole API', () => {
   const permissions = new Map<string, Permission>();
+  /** Routes that, without a cluster, answer a list filtered to the caller's scope. */
+  const scopedLists = new Set<string>();
 
   it('every route in the table asks for a permission, unless declared public or self-authenticating', async () => {
     expect(routes.length).toBeGreaterThanOrEqual(20);
@@ -137,10 +178,18 @@ describe('route × role matrix over the whole API', () => {
       );
       expect(answer.statusCode, `${route.method} ${route.url}: ${answer.body}`).toBeLessThan(500);
       const id = `${route.method} ${route.url}`;
-      if (asked.length > 0) permissions.set(id, asked[asked.length - 1] as Permission);
-      else if (!PUBLIC_OR_SELF.has(id)) unguarded.push(id);
+      const last = asked[asked.length - 1];
+      if (last) {
+        permissions.set(id, last.permission);
+        if (last.scoped) scopedLists.add(id);
+      } else if (!PUBLIC_OR_SELF.has(id)) unguarded.push(id);
     }
     expect(unguarded).toEqual([]);
+    // The stream is in the route table, so the stream matrix below is part of "every route";
+    // every other route is in the OpenAPI document (the stream is in docs/streaming.md).
+    const ids = routes.map((r) => `${r.method} ${r.url}`);
+    expect(ids).toContain(STREAM);
+    expect(ids.filter((id) => id !== STREAM && !documented.includes(id))).toEqual([]);
     for (const post of routes.filter((r) => r.method === 'POST')) {
       expect(BODIES[`${post.method} ${post.url}`], `sample body for ${post.url}`).toBeDefined();
     }
@@ -166,7 +215,11 @@ describe('route × role matrix over the whole API', () => {
       for (const role of ROLES as readonly Role[]) {
         for (const scope of ['all', 'east'] as const) {
           for (const target of targets) {
-            const expected = roleGrants(role, permission) && (scope === 'all' || target === 'east');
+            // Without a cluster, a list answers what the caller may see (its clusters);
+            // any other route then acts on all clusters.
+            const listsOwn = target === undefined && scopedLists.has(`${route.method} ${route.url}`);
+            const expected =
+              roleGrants(role, permission) && (scope === 'all' || target === 'east' || listsOwn);
             const answer = await inject(route, target, keys.get(`${role}/${scope}`));
             checked++;
             const allowed = answer.statusCode !== 401 && answer.statusCode !== 403;
@@ -181,5 +234,117 @@ describe('route × role matrix over the whole API', () => {
     }
     expect(failures).toEqual([]);
     expect(checked).toBeGreaterThan(200);
+  });
+});
+
+/** Opens the stream with `headers`/`protocols`; resolves with the socket, or the refused upgrade's status and body. */
+async function openStream(
+  headers: Record<string, string>,
+  protocols: string[] = [],
+): Promise<{ socket?: WebSocket; status?: number; type?: string; body?: string }> {
+  const socket = new WebSocket(streamUrl, protocols, { headers });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, type: String(res.headers['content-type']), body }),
+      );
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Sends a subscribe and waits for its ack or error. */
+async function subscribe(
+  socket: WebSocket,
+  id: string,
+  stream: string,
+  cluster: string | undefined,
+): Promise<{ type: string; clusters?: string[] | '*'; code?: string }> {
+  const reply = new Promise<{ type: string; clusters?: string[] | '*'; code?: string }>((resolve) => {
+    const onMessage = (data: Buffer) => {
+      const msg = JSON.parse(data.toString()) as { type: string; id?: string };
+      if (msg.id === id && (msg.type === 'ack' || msg.type === 'error')) {
+        socket.off('message', onMessage);
+        resolve(msg);
+      }
+    };
+    socket.on('message', onMessage);
+  });
+  socket.send(
+    JSON.stringify({ type: 'subscribe', id, stream, selector: cluster === undefined ? {} : { cluster } }),
+  );
+  return reply;
+}
+
+describe('route × role matrix over the WebSocket stream (GET /api/v1/stream)', () => {
+  it('refuses the upgrade without a credential or with a bad one: 401 problem+json, no socket', async () => {
+    const cases: { name: string; headers: Record<string, string>; protocols?: string[] }[] = [
+      { name: 'no credential', headers: {} },
+      {
+        name: 'unknown API key',
+        headers: { authorization: `Bearer aiok_${'0'.repeat(16)}_${'A'.repeat(43)}` },
+      },
+      { name: 'not a token', headers: { authorization: 'Bearer garbage' } },
+      {
+        name: 'bad token in the browser subprotocol',
+        headers: {},
+        protocols: [STREAM_SUBPROTOCOL, bearerProtocol('aiok_not-a-key')],
+      },
+    ];
+    for (const c of cases) {
+      const answer = await openStream(c.headers, c.protocols);
+      answer.socket?.close();
+      expect(answer.socket, c.name).toBeUndefined();
+      expect(answer.status, c.name).toBe(401);
+      expect(answer.type, c.name).toContain('application/problem+json');
+      expect(JSON.parse(answer.body ?? '{}'), c.name).toMatchObject({ code: 'unauthenticated' });
+    }
+  });
+
+  it('admits every valid credential and allows each subscription exactly as role and cluster scope grant', async () => {
+    const failures: string[] = [];
+    let checked = 0;
+    const streams = { samples: 'telemetry', events: 'events', anomalies: 'anomalies' } as const;
+    for (const role of ROLES as readonly Role[]) {
+      for (const scope of ['all', 'east'] as const) {
+        const opened = await openStream({ authorization: `Bearer ${keys.get(`${role}/${scope}`)}` });
+        if (!opened.socket) {
+          failures.push(`${role}@${scope}: upgrade refused with ${opened.status}`);
+          continue;
+        }
+        let n = 0;
+        for (const [stream, resource] of Object.entries(streams)) {
+          for (const target of [undefined, 'east', 'west']) {
+            const granted = roleGrants(role, { verb: 'watch', resource });
+            const expected = granted && (scope === 'all' || target !== 'west');
+            const reply = await subscribe(opened.socket, `m${n++}`, stream, target);
+            checked++;
+            const what = `${role}@${scope} watch ${stream} cluster=${target ?? '-'}`;
+            if ((reply.type === 'ack') !== expected) {
+              failures.push(
+                `${what}: ${reply.type} ${reply.code ?? ''}, expected ${expected ? 'ack' : 'forbidden'}`,
+              );
+            } else if (!expected && reply.code !== 'forbidden') {
+              failures.push(`${what}: error ${reply.code}, expected forbidden`);
+            } else if (expected) {
+              // The ack names the clusters the subscription will see.
+              const clusters = target ?? (scope === 'all' ? '*' : ['east']);
+              const want = clusters === '*' ? '*' : [clusters].flat();
+              if (JSON.stringify(reply.clusters) !== JSON.stringify(want))
+                failures.push(
+                  `${what}: sees ${JSON.stringify(reply.clusters)}, expected ${JSON.stringify(want)}`,
+                );
+            }
+          }
+        }
+        opened.socket.close();
+        await once(opened.socket, 'close');
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(checked).toBe(ROLES.length * 2 * 3 * 3);
   });
 });
