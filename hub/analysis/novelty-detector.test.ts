@@ -143,6 +143,13 @@ describe('NoveltyDetector contract', () => {
     expect(late[ONSET + q + 1]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
   });
 
+  it('alerts by default at its alert level, the score that starts the quiet period', () => {
+    expect(factory.defaultThreshold).toBe(DEFAULT_NOVELTY_PARAMS.alertScore);
+    expect(noveltyDetectorFactory({ ...DEFAULT_NOVELTY_PARAMS, alertScore: 0.98 }).defaultThreshold).toBe(
+      0.98,
+    );
+  });
+
   it('reports every bad parameter at once with a ConfigError', () => {
     const bad = { ...DEFAULT_NOVELTY_PARAMS, levels: 1, rateAlpha: 2, restRows: 0.5 };
     expect(() => noveltyDetectorFactory(bad)).toThrow(ConfigError);

@@ -49,7 +49,7 @@ const PEAK = 12;
 const PEAK_SLOT = 13;
 /** EW frequency of rows with at least hotNats of evidence. */
 const HOT_RATE = 14;
-/** Row of the last alert (reported score ≥ quietScore). */
+/** Row of the last alert (reported score ≥ alertScore). */
 const LAST_ALERT = 15;
 const RATE = 16;
 
@@ -314,7 +314,7 @@ export class NoveltyDetector implements Detector {
     const slot = (n - 1) % ring.length;
     let out = score > s[PEAK]! ? score : 0;
     if (n - s[LAST_ALERT]! <= this.#p.quietRows) out = 0;
-    else if (out >= this.#p.quietScore) s[LAST_ALERT] = n;
+    else if (out >= this.#p.alertScore) s[LAST_ALERT] = n;
     ring[slot] = score;
     const stored = ring[slot]!;
     if (stored >= s[PEAK]!) {
@@ -368,19 +368,22 @@ export class NoveltyDetector implements Detector {
 }
 
 /**
- * The score at or above which the detector alerts by default: 1 − e^(−E/5)
- * = 0.96 at E ≈ 16.1 nats of evidence, about two contexts new at once in a
- * settled series. Chosen in the middle of the range (0.93–0.98) where the
- * NAB standard score stays within 1.5 points of its best (docs/anomaly-detection.md).
+ * The score at or above which the detector alerts by default (the default
+ * `alertScore`): 1 − e^(−E/5) = 0.96 at E ≈ 16.1 nats of evidence, about two
+ * contexts new at once in a settled series. Chosen where the NAB standard
+ * score, with the alert level set to each threshold, stays within about a
+ * point of its best (0.95–0.965; docs/anomaly-detection.md).
  */
-export const NOVELTY_DEFAULT_THRESHOLD = 0.96;
+export const NOVELTY_DEFAULT_THRESHOLD = DEFAULT_NOVELTY_PARAMS.alertScore;
 
 /** Factory for context-novelty detectors that share one parameter set. */
 export function noveltyDetectorFactory(params: NoveltyParams = DEFAULT_NOVELTY_PARAMS): DetectorFactory {
   const p = validateNoveltyParams(params);
   return {
     name: 'aiopsNovelty',
-    defaultThreshold: NOVELTY_DEFAULT_THRESHOLD,
+    // The quiet period starts at alertScore, so alerting at any other level
+    // would let sub-threshold scores silence real alerts.
+    defaultThreshold: p.alertScore,
     create: (hints) => new NoveltyDetector(p, hints),
     restore: (image) => new NoveltyDetector(p, {}, image),
   };

@@ -31,10 +31,14 @@ export interface NoveltyParams extends ShapeParams {
   readonly infoScale: number;
   /** After a score, later rows are reported only when they beat every score of this many rows. */
   readonly restRows: number;
-  /** Rows after an alert (a reported score of at least quietScore) during which no score is reported at all. */
+  /** Rows after an alert (a reported score of at least alertScore) during which no score is reported at all. */
   readonly quietRows: number;
-  /** Score that starts a quiet period; the shipped default threshold. */
-  readonly quietScore: number;
+  /**
+   * The alert level: the factory's default threshold, and the score that
+   * starts a quiet period. An operator who alerts at another level sets it
+   * here, so that the quiet period follows the alerts actually raised.
+   */
+  readonly alertScore: number;
   /** Shape surprise (in SDs of the nearest-prototype distance) above which the second stage adds evidence. */
   readonly shapeZ: number;
   /** Nats of evidence per SD of shape surprise above shapeZ. */
@@ -66,7 +70,7 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   infoScale: 5,
   restRows: 100,
   quietRows: 20,
-  quietScore: 0.96,
+  alertScore: 0.96,
   shapeWindow: 8,
   shapePrototypes: 8,
   shapeRate: 0.05,
@@ -120,7 +124,7 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
     'shapeMomentAlpha',
     'hotRateAlpha',
     'hotRateRef',
-    'quietScore',
+    'alertScore',
   ] as const)
     frac(f);
   for (const f of ['infoScale'] as const) if (!(p[f] > 0)) problems.push(`${f} must be > 0, got ${p[f]}`);

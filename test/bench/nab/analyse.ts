@@ -5,6 +5,10 @@
  * corpus-optimised and default thresholds, per-category figures and, on
  * request, every label window with the best score the detector gave inside
  * it (where, relative to the window) and the costliest false positives.
+ * `--sweep` prints the three profiles at fixed thresholds, once over the
+ * one score stream and once with the detector's alert level (alertScore,
+ * which starts its quiet period) set to each threshold, as an operator
+ * alerting at that level would run it.
  * It reads labels, which is fine here: it is part of the scorer's side, never
  * of the detector.
  */
@@ -23,6 +27,7 @@ const { values: args } = parseArgs({
     set: { type: 'string', multiple: true, default: [] },
     windows: { type: 'boolean', default: false },
     fps: { type: 'string', default: '0' },
+    sweep: { type: 'boolean', default: false },
   },
 });
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -91,4 +96,16 @@ if (nFp > 0) {
   );
   for (const [k, e] of [...perFile].sort((a, b) => b[1].cost - a[1].cost).slice(0, nFp))
     out(`  ${k.padEnd(58)} ${String(e.n).padStart(3)} cost ${e.cost.toFixed(2)}`);
+}
+
+if (args.sweep) {
+  out('\nthreshold  standard/lowFP/lowFN (one stream)  (alert level = threshold)');
+  for (const t of [0.9, 0.93, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.98, 0.99]) {
+    const fixed = NAB_PROFILES.map((p) => scoreAt(runs, p, t).toFixed(1)).join(' / ');
+    const atLevel = prepareRuns(
+      runDetector(noveltyDetectorFactory({ ...(params as unknown as NoveltyParams), alertScore: t }), files),
+    );
+    const matched = NAB_PROFILES.map((p) => scoreAt(atLevel, p, t).toFixed(1)).join(' / ');
+    out(`${t.toFixed(3).padEnd(10)} ${fixed.padEnd(34)} ${matched}`);
+  }
 }
