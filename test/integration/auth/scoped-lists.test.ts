@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../../hub/api/app.js';
 import { buildAuth, type HubAuth } from '../../../hub/auth/build-auth.js';
 import { authMigrations } from '../../../hub/auth/migrations.js';
@@ -21,7 +24,6 @@ const silent = pino({ level: 'silent' });
 const EAST = 'east-sl';
 const WEST = 'west-sl';
 
-let db: { url: string; drop(): Promise<void> };
 let store: Store;
 let auth: HubAuth;
 let app: FastifyInstance;
@@ -107,13 +109,19 @@ async function pageThrough<T>(
   throw new Error(`${path}: no end after 500 pages`);
 }
 
-describeWithComponent('PostgreSQL', pgMissing, 'lists filtered to the caller’s cluster scope', () => {
+interface Engine {
+  open(): Promise<{ store: Store; close(): Promise<void> }>;
+}
+
+function scopedListSuite(engine: Engine): void {
+  let closeEngine: (() => Promise<void>) | undefined;
+
   beforeAll(async () => {
-    db = await createTestDatabase(pgUrl as string, 'aiops_scoped');
-    store = await openStore(
-      { databaseUrl: db.url, dataDir: '', retentionDays: 30, extraMigrations: authMigrations },
-      silent,
-    );
+    sequence.clear();
+    scopedRoutes.length = 0;
+    const opened = await engine.open();
+    store = opened.store;
+    closeEngine = opened.close;
     auth = buildAuth(
       {
         bootstrapAdmins: { users: [], groups: [] },
@@ -219,8 +227,7 @@ describeWithComponent('PostgreSQL', pgMissing, 'lists filtered to the caller’s
   afterAll(async () => {
     await app?.close();
     await auth?.close();
-    await store?.close();
-    await db?.drop();
+    await closeEngine?.();
   });
 
   /** Every list route, the field holding its items and whether the viewer role may read it. */
@@ -419,4 +426,46 @@ describeWithComponent('PostgreSQL', pgMissing, 'lists filtered to the caller’s
       expect(res.headers['content-type']).toContain('application/problem+json');
     }
   });
-});
+}
+
+describeWithComponent(
+  'PostgreSQL',
+  pgMissing,
+  'lists filtered to the caller’s cluster scope (PostgreSQL)',
+  () =>
+    scopedListSuite({
+      async open() {
+        const db = await createTestDatabase(pgUrl as string, 'aiops_scoped');
+        const store = await openStore(
+          { databaseUrl: db.url, dataDir: '', retentionDays: 30, extraMigrations: authMigrations },
+          silent,
+        );
+        return {
+          store,
+          close: async () => {
+            await store.close();
+            await db.drop();
+          },
+        };
+      },
+    }),
+);
+
+// The embedded default engine (`npm start`), which runs the same SQL on PGlite.
+describe('lists filtered to the caller’s cluster scope (embedded PGlite)', () =>
+  scopedListSuite({
+    async open() {
+      const dataDir = mkdtempSync(join(tmpdir(), 'aiops-scoped-'));
+      const store = await openStore(
+        { dataDir, retentionDays: 30, extraMigrations: authMigrations, embeddedInline: true },
+        silent,
+      );
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  }));
