@@ -8,6 +8,7 @@ import type { Bus } from '../bus/bus.js';
 import { AuthenticationError, InputError } from '../errors.js';
 import { resolveStreamConfig, type StreamConfig } from './config.js';
 import { extractCredentials, selectStreamProtocol } from './credentials.js';
+import { CloseCode } from './protocol.js';
 import { StreamHub, type StreamAccessDeniedHook } from './stream-hub.js';
 
 export interface StreamRouteDeps {
@@ -39,14 +40,23 @@ interface Admitted {
  */
 export async function registerStreamRoute(app: FastifyInstance, deps: StreamRouteDeps): Promise<StreamHub> {
   const config = resolveStreamConfig(deps.config);
+  const hub = new StreamHub({ ...deps, config });
   if (!app.hasDecorator('websocketServer')) {
     await app.register(websocket, {
       options: { handleProtocols: selectStreamProtocol, maxPayload: config.hardMaxMessageBytes },
+      // The plugin's default preClose closes every socket without a code
+      // before onClose hooks run; ours sends the documented 1001 first.
+      preClose: async function (this: FastifyInstance) {
+        await hub.stop();
+        for (const client of this.websocketServer.clients) {
+          client.close(CloseCode.goingAway, 'server shutting down');
+        }
+        await new Promise<void>((resolve) => this.websocketServer.close(() => resolve()));
+      },
     });
   } else if (!app.websocketServer.options.handleProtocols) {
     deps.logger.warn('websocket server has no handleProtocols; bearer subprotocol clients may fail');
   }
-  const hub = new StreamHub({ ...deps, config });
   const admitted = new WeakMap<IncomingMessage, Admitted>();
 
   const refuse = (reply: FastifyReply, status: number, reason: string, detail: string): FastifyReply => {

@@ -46,12 +46,16 @@ for (let i = 0; i < count; i += 50) {
 }
 while (acks < count) await new Promise((r) => setTimeout(r, 50));
 process.send!({ type: 'ready' });
+let mark = { cpu: process.cpuUsage(), atMs: performance.now() };
 process.on('message', (m: { type: string }) => {
   if (m.type === 'reset') {
     histogram.reset();
     frames = 0;
+    mark = { cpu: process.cpuUsage(), atMs: performance.now() };
   } else if (m.type === 'report') {
-    process.send!({ type: 'report', ...histogram.percentiles(), frames, closed });
+    const cpu = process.cpuUsage(mark.cpu);
+    const cpuPercent = ((cpu.user + cpu.system) / 1000 / (performance.now() - mark.atMs)) * 100;
+    process.send!({ type: 'report', ...histogram.percentiles(), frames, closed, cpuPercent });
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -21,7 +21,15 @@ import { compileSelector, type CompiledSelector } from '../../hub/stream/selecto
 import type { Selector } from '../../hub/stream/protocol.js';
 import type { SampleMessage } from '../../hub/bus/bus.js';
 import type { StoredSeries } from '../../hub/store/store.js';
-import { AGENTS, CLUSTER, GPUS, METRICS, SERIES_PER_AGENT, metricName } from './ws-bench-shape.js';
+import {
+  AGENTS,
+  CLUSTER,
+  GPUS,
+  LatencyHistogram,
+  METRICS,
+  SERIES_PER_AGENT,
+  metricName,
+} from './ws-bench-shape.js';
 
 const mode = process.argv[2];
 if (mode !== 'stream' && mode !== 'baseline') throw new Error('usage: ws-bench-hub.ts <stream|baseline>');
@@ -58,6 +66,14 @@ if (mode === 'stream') {
 }
 process.send!({ type: 'ready', grpcPort, wsPort, agentToken, adminToken });
 
+// Where the latency goes: the age of each batch when the bus hands it to
+// subscribers (ingest and event-loop backlog), apart from delivery.
+const busLag = new LatencyHistogram();
+bus.subscribe('*', (batch) => {
+  const ts = batch.samples[0]?.timestampsMs[0];
+  if (ts !== undefined) busLag.record(Date.now() - ts);
+});
+
 let mark = { cpu: process.cpuUsage(), atMs: performance.now() };
 let maxRssBytes = 0;
 /** Samples published by publishDirectly since the last reset. */
@@ -72,6 +88,7 @@ process.on('message', async (m: { type: string }) => {
     mark = { cpu: process.cpuUsage(), atMs: performance.now() };
     maxRssBytes = 0;
     directSent = 0;
+    busLag.reset();
   } else if (m.type === 'report') {
     const cpu = process.cpuUsage(mark.cpu);
     const wallMs = performance.now() - mark.atMs;
@@ -87,6 +104,7 @@ process.on('message', async (m: { type: string }) => {
       cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
       directSentPerS: (directSent / wallMs) * 1000,
       maxRssMb: maxRssBytes / 2 ** 20,
+      busLagP99Ms: busLag.percentiles().p99,
       framesSent: await metric('aiops_stream_frames_sent_total'),
       coalesced: await metric('aiops_stream_samples_coalesced_total'),
       downsampled: await metric('aiops_stream_samples_downsampled_total'),
@@ -94,6 +112,8 @@ process.on('message', async (m: { type: string }) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+// Exit normally on SIGTERM too, so --cpu-prof (BENCH_WS_HUB_NODE_OPTIONS) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
 
 /**
  * BENCH_WS_INGEST=bus: the same workload published straight onto the bus

@@ -8,7 +8,9 @@
  *
  * Options (env): BENCH_WS_CLIENTS (1000), BENCH_WS_WARMUP_S (5), BENCH_WS_MEASURE_S (20),
  * BENCH_WS_INGEST (grpc | bus: publish straight onto the hub's bus instead,
- * isolating the streaming path from ingest).
+ * isolating the streaming path from ingest), BENCH_WS_HUB_NODE_OPTIONS (node
+ * flags for the hub process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * BENCH_WS_PHASES (stream,baseline).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -28,9 +30,9 @@ interface Msg {
   [k: string]: unknown;
 }
 
-function start(file: string, args: string[]): ChildProcess {
+function start(file: string, args: string[], extraExecArgv: string[] = []): ChildProcess {
   return fork(here(file), args, {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...extraExecArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -59,6 +61,8 @@ interface PhaseResult {
   samplesPerS: number;
   framesPerS: number;
   hubCpuPercent: number;
+  clientsCpuPercent: number;
+  busLagP99Ms: number;
   hubMaxRssMb: number;
   closed: number;
   ingestedPerS: number;
@@ -67,7 +71,12 @@ interface PhaseResult {
 }
 
 async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
-  const hub = start('./ws-bench-hub.ts', [mode]);
+  // BENCH_WS_HUB_NODE_OPTIONS: extra node flags for the hub process only (e.g. --cpu-prof).
+  const hub = start(
+    './ws-bench-hub.ts',
+    [mode],
+    (process.env.BENCH_WS_HUB_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+  );
   const children = [hub];
   try {
     const ready = await next(hub, 'ready');
@@ -106,6 +115,8 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
       samplesPerS: Number(cr.count) / measureS,
       framesPerS: Number(cr.frames) / measureS,
       hubCpuPercent: Number(hr.cpuPercent),
+      clientsCpuPercent: Number(cr.cpuPercent),
+      busLagP99Ms: Number(hr.busLagP99Ms),
       hubMaxRssMb: Number(hr.maxRssMb),
       closed: Number(cr.closed),
       ingestedPerS:
@@ -125,7 +136,8 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
 const fmt = (r: PhaseResult): string =>
   `p50=${r.p50}ms p99=${r.p99}ms max=${r.max.toFixed(0)}ms delivered=${r.samplesPerS.toFixed(0)} samples/s ` +
   `frames=${r.framesPerS.toFixed(0)}/s ingested=${r.ingestedPerS.toFixed(0)}/s skipped_batches=${r.skippedBatches} ` +
-  `hub_cpu=${r.hubCpuPercent.toFixed(0)}% hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed} ` +
+  `hub_cpu=${r.hubCpuPercent.toFixed(0)}% clients_cpu=${r.clientsCpuPercent.toFixed(0)}% ` +
+  `ingest_to_bus_p99=${r.busLagP99Ms}ms hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed} ` +
   `coalesced_total=${r.coalesced}`;
 
 console.log(
@@ -136,8 +148,10 @@ console.log(
 console.log(
   `bench:ws ${clients} clients, ${ingestPerS} samples/s through ${ingest === 'grpc' ? 'gRPC ingest' : 'the bus directly'}, warmup ${warmupS}s, measure ${measureS}s`,
 );
+const phases = (process.env.BENCH_WS_PHASES ?? 'stream,baseline').split(',');
 const stream = await phase('stream');
 console.log(`stream   ${fmt(stream)}`);
+if (!phases.includes('baseline')) process.exit(0);
 const baseline = await phase('baseline');
 console.log(`baseline ${fmt(baseline)}`);
 console.log(`p99 ratio stream/baseline = ${(stream.p99 / baseline.p99).toFixed(2)}`);

@@ -426,9 +426,7 @@ describeWithComponent(
       // closing its WebSockets with a close frame. B stops the same way in afterAll.
       await redis!.stop();
       expect(await a.stop()).toBe(0);
-      // docs/streaming.md promises 1001; today @fastify/websocket's default preClose closes the
-      // sockets first, without a code (1005), before the stream hub's onClose hook can send 1001.
-      expect([1001, 1005]).toContain(await onA.client.waitClosed(5000));
+      expect(await onA.client.waitClosed(5000)).toBe(1001);
     }, 180_000);
   },
 );
