@@ -238,7 +238,10 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
                 node: Type.String(),
                 agentId: Type.String(),
                 version: Type.String(),
-                lastSeenMs: Type.Number(),
+                lastSeenMs: Type.Number({
+                  description:
+                    "the later of the agent's last Hello and the newest health sample stored for its node",
+                }),
                 lastSequence: Type.Number(),
                 collectorsUp: Type.Record(Type.String(), Type.Boolean()),
                 spoolPendingRecords: Nullable(
@@ -267,6 +270,13 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         nodes: agents
           .map((a) => {
             const collectorsUp: Record<string, boolean> = {};
+            // The registry records a Hello only (once per connection); the agent's
+            // health samples (every collection) tell when the node was last heard of.
+            let lastSeenMs = a.lastSeenMs;
+            for (const v of health) {
+              if (v.series.cluster === a.cluster && v.series.node === a.node)
+                lastSeenMs = Math.max(lastSeenMs, v.timestampMs);
+            }
             for (const v of up) {
               if (v.series.cluster === a.cluster && v.series.node === a.node && v.series.labels.collector) {
                 collectorsUp[v.series.labels.collector] = v.value === 1;
@@ -277,7 +287,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
               node: a.node,
               agentId: a.agentId,
               version: a.version,
-              lastSeenMs: a.lastSeenMs,
+              lastSeenMs,
               lastSequence: a.lastSequence,
               collectorsUp,
               spoolPendingRecords: spool(a, 'agent_spool_pending_records'),

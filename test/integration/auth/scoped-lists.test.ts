@@ -212,7 +212,8 @@ function scopedListSuite(engine: Engine): void {
         node: `${cluster}-node-0`,
         version: 'test',
         capabilities: ['gpu'],
-        lastSeenMs: Date.now(),
+        // An old Hello: /fleet/nodes must still see the node's recent health samples.
+        lastSeenMs: baseMs,
       });
       await store.enrollmentTokens.create(cluster, `${cluster} agents`);
       await auth.bindings.create(
@@ -403,6 +404,34 @@ function scopedListSuite(engine: Engine): void {
     // New series get higher ids, so they are read on later pages, each once.
     expect(ids.length).toBe(before.length + created);
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+  });
+
+  it('reports a node as last seen at its newest health sample when its Hello is older', async () => {
+    await write(EAST, {
+      samples: [
+        {
+          identity: {
+            node: `${EAST}-node-0`,
+            source: 'agent',
+            entity: '',
+            metric: 'agent_collector_up',
+            labels: { collector: 'gpu' },
+            kind: 'gauge',
+          },
+          value: 1,
+        },
+      ],
+    });
+    const nodes = (await get('/api/v1/fleet/nodes', keys.adminAll)).body.nodes as {
+      cluster: string;
+      lastSeenMs: number;
+      collectorsUp: Record<string, boolean>;
+    }[];
+    const east = nodes.find((n) => n.cluster === EAST);
+    const west = nodes.find((n) => n.cluster === WEST);
+    expect(east).toMatchObject({ collectorsUp: { gpu: true } });
+    expect(east!.lastSeenMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(west!.lastSeenMs).toBe(baseMs);
   });
 
   it('refuses a forged, foreign or mismatched cursor with 400 problem+json', async () => {
