@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UnavailableError } from '../errors.js';
+import { InputError, PermanentError, UnavailableError } from '../errors.js';
 import type { BatchOutcome, BatchWrite, Store } from '../store/store.js';
 import type { WriterLimits } from './limits.js';
 import type { IngestMetrics } from './metrics.js';
@@ -126,54 +126,65 @@ export class GroupCommitWriter {
 
   private async commit(jobs: WriteJob[]): Promise<void> {
     const agents = new Set(jobs.map((j) => j.write.agentId));
-    const started = performance.now();
-    // Within one transaction an agent's sequences must increase; a repeat
-    // (the same batch from an old and a new stream) is a duplicate already.
-    const lastAdded = new Map<string, number>();
-    const added: WriteJob[] = [];
-    const repeats: WriteJob[] = [];
     const outcomes = new Map<WriteJob, BatchOutcome | Error>();
+    /** Agents with a batch that was not stored: their later batches must not be stored over the hole. */
+    const failedAgents = new Set<string>();
     try {
-      const appender = this.store.appender();
-      for (const job of jobs) {
-        const prev = lastAdded.get(job.write.agentId) ?? 0;
-        if (job.write.sequence <= prev) {
-          repeats.push(job);
-          continue;
+      try {
+        await this.commitTogether(jobs, outcomes);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        // One batch's data broke the transaction (a store-side check that
+        // validation let through). Failing the whole group would have every
+        // agent in it resend forever; committing one batch at a time stores
+        // the others and refuses only the culprit, as invalid data.
+        this.logger.warn(
+          { err, batches: jobs.length },
+          'ingest commit refused data; committing batch by batch',
+        );
+        if (jobs.length === 1) {
+          failedAgents.add(jobs[0]!.write.agentId);
+          outcomes.set(jobs[0]!, refusedData(jobs[0]!, err));
         }
-        lastAdded.set(job.write.agentId, job.write.sequence);
-        appender.add(job.write);
-        added.push(job);
+        for (const job of jobs.length === 1 ? [] : jobs) {
+          const agentId = job.write.agentId;
+          if (failedAgents.has(agentId)) {
+            outcomes.set(job, resendAfterFailure(undefined));
+            continue;
+          }
+          try {
+            await this.commitTogether([job], outcomes);
+          } catch (jobErr) {
+            failedAgents.add(agentId);
+            outcomes.set(job, isDataError(jobErr) ? refusedData(job, jobErr) : resendAfterFailure(jobErr));
+            if (!isDataError(jobErr)) this.logger.error({ err: jobErr }, 'ingest commit failed');
+          }
+        }
       }
-      const results = added.length > 0 ? await appender.commit() : [];
-      added.forEach((job, i) => outcomes.set(job, results[i] ?? 'duplicate'));
-      // Only now is the earlier copy of a repeated sequence durable.
-      for (const job of repeats) outcomes.set(job, 'duplicate');
-      this.metrics.commitSeconds.observe((performance.now() - started) / 1000);
-      this.metrics.commitBatches.observe(added.length);
     } catch (err) {
       this.logger.error({ err, batches: jobs.length }, 'ingest commit failed');
-      const failure = new UnavailableError('the store could not commit the batch; resend it', { cause: err });
+      const failure = resendAfterFailure(err);
       for (const job of jobs) if (!outcomes.has(job)) outcomes.set(job, failure);
-      // Later batches of these agents must not be stored over the hole this
-      // failure leaves: fail them too; the agents resend from their last ack.
-      for (const a of agents) {
-        const q = this.queues.get(a);
-        if (!q) continue;
-        this.queues.delete(a);
-        this.ring = this.ring.filter((x) => x !== a);
-        this.queued -= q.length;
-        for (const job of q) {
-          this.queuedSamples -= job.sampleCount;
-          jobs.push(job);
-          outcomes.set(job, failure);
-        }
-      }
-      this.metrics.queuedBatches.set(this.queued);
+      for (const a of agents) failedAgents.add(a);
     } finally {
       for (const a of agents) this.busy.delete(a);
       this.inFlight--;
     }
+    // Later batches of these agents must not be stored over the hole a
+    // failure leaves: fail them too; the agents resend from their last ack.
+    for (const a of failedAgents) {
+      const q = this.queues.get(a);
+      if (!q) continue;
+      this.queues.delete(a);
+      this.ring = this.ring.filter((x) => x !== a);
+      this.queued -= q.length;
+      for (const job of q) {
+        this.queuedSamples -= job.sampleCount;
+        jobs.push(job);
+        outcomes.set(job, resendAfterFailure(undefined));
+      }
+    }
+    this.metrics.queuedBatches.set(this.queued);
     for (const job of jobs) {
       try {
         job.done(outcomes.get(job)!);
@@ -183,4 +194,49 @@ export class GroupCommitWriter {
     }
     this.pump();
   }
+
+  /** Commits `jobs` in one transaction and records their outcomes; throws (recording nothing) when it fails. */
+  private async commitTogether(
+    jobs: WriteJob[],
+    outcomes: Map<WriteJob, BatchOutcome | Error>,
+  ): Promise<void> {
+    const started = performance.now();
+    // Within one transaction an agent's sequences must increase; a repeat
+    // (the same batch from an old and a new stream) is a duplicate already.
+    const lastAdded = new Map<string, number>();
+    const added: WriteJob[] = [];
+    const repeats: WriteJob[] = [];
+    const appender = this.store.appender();
+    for (const job of jobs) {
+      const prev = lastAdded.get(job.write.agentId) ?? 0;
+      if (job.write.sequence <= prev) {
+        repeats.push(job);
+        continue;
+      }
+      lastAdded.set(job.write.agentId, job.write.sequence);
+      appender.add(job.write);
+      added.push(job);
+    }
+    const results = added.length > 0 ? await appender.commit() : [];
+    added.forEach((job, i) => outcomes.set(job, results[i] ?? 'duplicate'));
+    // Only now is the earlier copy of a repeated sequence durable.
+    for (const job of repeats) outcomes.set(job, 'duplicate');
+    this.metrics.commitSeconds.observe((performance.now() - started) / 1000);
+    this.metrics.commitBatches.observe(added.length);
+  }
+}
+
+/** Errors the data itself causes: committing the same batch again can never succeed. */
+function isDataError(err: unknown): boolean {
+  return err instanceof PermanentError || err instanceof InputError;
+}
+
+function resendAfterFailure(cause: unknown): UnavailableError {
+  return new UnavailableError('the store could not commit the batch; resend it', { cause });
+}
+
+/** A permanent refusal (INVALID_ARGUMENT at the edge): the agent sets the batch aside instead of resending it. */
+function refusedData(job: WriteJob, cause: unknown): InputError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new InputError(`the store refused batch ${job.write.sequence}: ${why}`, { cause });
 }
