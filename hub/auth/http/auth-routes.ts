@@ -101,9 +101,11 @@ const mutationResponses = { ...problemResponses, 404: problemResponses[400], 409
  * Identity, RBAC administration, API keys, enrollment tokens and the audit
  * log, mounted under /api/v1 (buildApi's `extensions`). The access guard
  * checks each route's permission, on the `cluster` path or query parameter
- * when there is one, else on all clusters: so a cluster-scoped admin manages
- * the bindings and enrollment tokens of their cluster, and API keys (which
- * can reach several clusters) need admin on all clusters.
+ * when there is one; without one, lists (scopedList) answer the caller's
+ * clusters and everything else needs all clusters. So a cluster-scoped admin
+ * manages the bindings and enrollment tokens of their cluster and sees the
+ * API keys that can act on it, while creating or revoking API keys (which can
+ * reach several clusters) needs admin on all clusters.
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
