@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../errors.js';
-import { defaultGpuConfig, defaultHangTimeoutMs, parseGpuConfig } from './config.js';
+import { defaultGpuConfig, defaultHangMarginMs, defaultHangTimeoutMs, parseGpuConfig } from './config.js';
 
 describe('GPU collector config', () => {
   it('defaults to the fixed nvidia-smi path, the DCGM port and the kubelet socket', () => {
@@ -13,13 +13,22 @@ describe('GPU collector config', () => {
     });
   });
 
-  it('derives the hang deadline from the sample interval: one interval of slack, clamped to 2–30 s', () => {
+  it('derives the adaptive deadline margin from the sample interval: a fifth of it, at least 200 ms', () => {
+    expect(defaultGpuConfig().hangMarginMs).toBe(defaultHangMarginMs(defaultGpuConfig().sampleIntervalMs));
+    expect(defaultGpuConfig().hangMarginMs).toBe(200);
+    expect(parseGpuConfig({ sampleIntervalMs: 200 }).hangMarginMs).toBe(200);
+    expect(parseGpuConfig({ sampleIntervalMs: 10_000 }).hangMarginMs).toBe(2_000);
+    expect(parseGpuConfig({ sampleIntervalMs: 10_000, hangMarginMs: 300 }).hangMarginMs).toBe(300);
+    expect(() => parseGpuConfig({ hangMarginMs: -1 })).toThrow(/hangMarginMs: must be an integer/);
+  });
+
+  it('derives the longest hang deadline from the sample interval: one interval of slack, clamped to 2–30 s', () => {
     expect(defaultGpuConfig().hangTimeoutMs).toBe(defaultHangTimeoutMs(defaultGpuConfig().sampleIntervalMs));
     expect(defaultGpuConfig().hangTimeoutMs).toBe(3_000);
     // Short intervals: 2 s of slack, so one slow query (8 GPUs, persistence off) is no hang.
     expect(parseGpuConfig({ sampleIntervalMs: 200 }).hangTimeoutMs).toBe(2_200);
     expect(parseGpuConfig({ sampleIntervalMs: 1_000 }).hangTimeoutMs).toBe(3_000);
-    // 2–30 s: detection two intervals after the last line.
+    // 2–30 s: two intervals.
     expect(parseGpuConfig({ sampleIntervalMs: 10_000 }).hangTimeoutMs).toBe(20_000);
     // Long intervals: at most 30 s of slack.
     expect(parseGpuConfig({ sampleIntervalMs: 300_000 }).hangTimeoutMs).toBe(330_000);

@@ -9,9 +9,16 @@ export interface GpuCollectorConfig {
   /** `-lms` interval of the long-running query child. */
   readonly sampleIntervalMs: number;
   /**
-   * No line for this long → the child is killed and restarted. Default: see defaultHangTimeoutMs.
+   * Longest hang deadline: no line for this long → the child is killed and restarted, whatever the
+   * cadence. Used until the cadence is observed and while our own one-shot nvidia-smi calls run.
+   * Default: see defaultHangTimeoutMs.
    */
   readonly hangTimeoutMs: number;
+  /**
+   * Adaptive hang deadline = longest observed silence between query cycles (at least the interval) +
+   * this margin, at most hangTimeoutMs. Default: see defaultHangMarginMs.
+   */
+  readonly hangMarginMs: number;
   /** Deadline for the first line after a (re)start; NVML init takes seconds without persistence mode. */
   readonly startTimeoutMs: number;
   /** Deadline of one-shot calls (`--help-query-gpu`, `-q -x`, `-L`): `-q -x` takes 0.4–6 s on real servers. */
@@ -48,24 +55,36 @@ export interface GpuCollectorConfig {
   readonly reprobeIntervalMs: number;
 }
 
-/** Least slack of the default hang deadline over the interval: one slow query must not count as a hang. */
+/** Least slack of the longest hang deadline over the interval: one slow query must not count as a hang. */
 export const minHangSlackMs = 2_000;
 /** Most slack: a query slower than this is itself a fault, and recovery must not wait longer. */
 export const maxHangSlackMs = 30_000;
 
 /**
- * Default hang deadline: the interval plus a slack of one interval, clamped to 2–30 s.
+ * Default longest hang deadline: the interval plus a slack of one interval, clamped to 2–30 s.
  *
  * `nvidia-smi -lms N` sleeps N ms *after* each query, so lines arrive every N ms plus the query's own
  * duration — which grows with the GPU count and the field count, and spikes when persistence mode is
- * off or the driver is busy (hundreds of ms to seconds on 8-GPU servers). A fixed small slack turns
- * those slow queries into false hangs and needless restarts. The slack is therefore at least 2 s, and
- * one interval for intervals of 2–30 s, so a hang is detected two intervals after the last line and
- * the replacement child streams one start-up later. Beyond 30 s of slack a silent child is hung
- * whatever the interval, so very long intervals do not delay recovery further.
+ * off or the driver is busy (hundreds of ms to seconds on 8-GPU servers). Before that duration has been
+ * observed, and while our own `-q -x` runs beside the stream, the deadline must allow for it: this
+ * bound. Beyond 30 s of slack a silent child is hung whatever the interval.
  */
 export function defaultHangTimeoutMs(sampleIntervalMs: number): number {
   return sampleIntervalMs + Math.min(maxHangSlackMs, Math.max(minHangSlackMs, sampleIntervalMs));
+}
+
+/** Least margin of the adaptive deadline over the observed cadence (timer and scheduling jitter). */
+export const minHangMarginMs = 200;
+
+/**
+ * Default margin of the adaptive hang deadline over the longest observed silence between cycles: a fifth
+ * of the interval, at least 200 ms. The observed silence already holds the query's duration and its
+ * recent variation; the margin covers variation not yet seen. Small enough that a hang is detected,
+ * and the child replaced, within two intervals when query time + margin + the new child's start-up
+ * fit in one interval (1 s interval: 200 ms margin).
+ */
+export function defaultHangMarginMs(sampleIntervalMs: number): number {
+  return Math.max(minHangMarginMs, Math.round(sampleIntervalMs / 5));
 }
 
 export function defaultGpuConfig(): GpuCollectorConfig {
@@ -73,6 +92,7 @@ export function defaultGpuConfig(): GpuCollectorConfig {
     nvidiaSmiPath: '/usr/bin/nvidia-smi',
     sampleIntervalMs: 1_000,
     hangTimeoutMs: 3_000, // defaultHangTimeoutMs(1_000)
+    hangMarginMs: 200, // defaultHangMarginMs(1_000)
     startTimeoutMs: 10_000,
     commandTimeoutMs: 30_000,
     restartBackoffInitialMs: 100,
@@ -97,6 +117,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const integerBounds: Partial<Record<keyof GpuCollectorConfig, [number, number]>> = {
   sampleIntervalMs: [100, 3_600_000],
   hangTimeoutMs: [100, 3_600_000],
+  hangMarginMs: [0, 3_600_000],
   startTimeoutMs: [100, 3_600_000],
   commandTimeoutMs: [100, 600_000],
   restartBackoffInitialMs: [0, 600_000],
@@ -133,6 +154,8 @@ export function parseGpuConfig(raw: unknown): GpuCollectorConfig {
   }
   if (r.hangTimeoutMs === undefined && typeof r.sampleIntervalMs === 'number')
     out.hangTimeoutMs = defaultHangTimeoutMs(out.sampleIntervalMs);
+  if (r.hangMarginMs === undefined && typeof r.sampleIntervalMs === 'number')
+    out.hangMarginMs = defaultHangMarginMs(out.sampleIntervalMs);
   if (r.nvidiaSmiPath !== undefined) {
     if (typeof r.nvidiaSmiPath !== 'string' || !r.nvidiaSmiPath.startsWith('/'))
       problems.push('collectors.gpu.nvidiaSmiPath: must be an absolute path (never looked up on PATH)');

@@ -187,7 +187,9 @@ export class GpuCollector implements Collector {
         '-lms',
         String(this.config.sampleIntervalMs),
       ],
+      intervalMs: this.config.sampleIntervalMs,
       hangTimeoutMs: this.config.hangTimeoutMs,
+      hangMarginMs: this.config.hangMarginMs,
       startTimeoutMs: this.config.startTimeoutMs,
       backoffInitialMs: this.config.restartBackoffInitialMs,
       backoffMaxMs: this.config.restartBackoffMaxMs,
@@ -254,21 +256,37 @@ export class GpuCollector implements Collector {
     }
   }
 
+  /**
+   * One one-shot nvidia-smi call beside the stream. It contends with the stream's query for the driver
+   * (`-q -x` takes seconds on big servers), so the stream's hang deadline is relaxed to its longest
+   * while it runs: a cycle slowed by our own call is not a hang.
+   */
+  private async smiCall(args: string[]): Promise<string> {
+    const release = this.stream?.holdDeadline();
+    try {
+      return await runOnce(
+        this.config.nvidiaSmiPath,
+        args,
+        this.config.commandTimeoutMs,
+        this.stopController.signal,
+      );
+    } finally {
+      release?.();
+    }
+  }
+
   /** Reads `-q -x` (and `-L` for MIG UUIDs) and replaces the inventory; never throws. */
   private refreshInventory(): Promise<void> {
     if (this.inventoryRefresh) return this.inventoryRefresh;
     this.inventoryDirty = false;
     this.inventoryReadAtMs = this.deps.now();
-    const exe = this.config.nvidiaSmiPath;
     const signal = this.stopController.signal;
     const run = async (): Promise<void> => {
       try {
-        const log = parseNvidiaSmiXml(await runOnce(exe, ['-q', '-x'], this.config.commandTimeoutMs, signal));
+        const log = parseNvidiaSmiXml(await this.smiCall(['-q', '-x']));
         let listed: ReturnType<typeof parseListGpus> = [];
         if (log.gpus.some((g) => g.migDevices.length > 0)) {
-          listed = parseListGpus(
-            await runOnce(exe, ['-L'], this.config.commandTimeoutMs, signal).catch(() => ''),
-          );
+          listed = parseListGpus(await this.smiCall(['-L']).catch(() => ''));
         }
         this.applyInventory(log.gpus, listed);
         this.inventoryError = undefined;
@@ -371,10 +389,13 @@ export class GpuCollector implements Collector {
     if (this.smiAbsentReason !== undefined && !dcgmEnabled) return this.absent(now, this.smiAbsentReason);
     const refreshEveryMs = this.config.inventoryRefreshMs;
     if (refreshEveryMs > 0 && now - this.inventoryReadAtMs >= refreshEveryMs) this.inventoryDirty = true;
-    if (this.inventoryDirty && this.smiAbsentReason === undefined) void this.refreshInventory();
+    // Not while a (replacement) child is starting, here and for nvlink below: both would initialise NVML at
+    // once (seconds each with persistence mode off) and delay the restart that recovery depends on.
+    if (this.inventoryDirty && this.smiAbsentReason === undefined && !this.stream?.starting)
+      void this.refreshInventory();
     // Everything that awaits happens first; buffered rows and kernel lines are drained only after the
     // last await, synchronously, so a run aborted by the scheduler leaves them for the next run.
-    if (this.smiAbsentReason === undefined) this.maybeReadNvlink(now);
+    if (this.smiAbsentReason === undefined && !this.stream?.starting) this.maybeReadNvlink(now);
     signal.throwIfAborted();
     await this.refreshOwners(now, signal);
     const scrape = dcgmEnabled ? await this.fetchDcgm(now, signal) : undefined;
@@ -452,12 +473,7 @@ export class GpuCollector implements Collector {
     const every = this.config.nvlinkIntervalMs;
     if (every === 0 || this.nvlinkRead || now - this.nvlinkAtMs < every) return;
     this.nvlinkAtMs = now;
-    this.nvlinkRead = runOnce(
-      this.config.nvidiaSmiPath,
-      ['nvlink', '-s'],
-      this.config.commandTimeoutMs,
-      this.stopController.signal,
-    )
+    this.nvlinkRead = this.smiCall(['nvlink', '-s'])
       .then((text) => {
         this.nvlinkFresh = { links: parseNvlinkStatus(text), atMs: this.deps.now() };
       })

@@ -6,8 +6,15 @@ export interface SmiStreamOptions {
   /** Absolute path of nvidia-smi; spawned directly, never through a shell or PATH. */
   readonly executable: string;
   readonly args: readonly string[];
-  /** No line for this long while running → hung: killed and restarted. */
+  /** The child's `-lms` interval: lines come every interval plus the query's own duration. */
+  readonly intervalMs: number;
+  /**
+   * Longest hang deadline: used until the line cadence has been observed and while `holdDeadline()` is
+   * in force; the adaptive deadline never exceeds it.
+   */
   readonly hangTimeoutMs: number;
+  /** Added to the longest observed silence between lines to make the adaptive hang deadline. */
+  readonly hangMarginMs: number;
   /** Allowance for the first line (NVML init is slow when persistence mode is off). */
   readonly startTimeoutMs: number;
   readonly backoffInitialMs: number;
@@ -31,6 +38,8 @@ export interface SmiStreamOptions {
 }
 
 const defaultKillGraceMs = 5_000;
+/** Silences remembered for the adaptive deadline: about this many cycles of the query loop. */
+const cadenceWindow = 32;
 /** After SIGTERM on stop, SIGKILL follows this much later. */
 const stopTermGraceMs = 2_000;
 
@@ -43,9 +52,19 @@ interface Dying {
 
 /**
  * Keeps one long-running `nvidia-smi --query-gpu … -lms N` child alive and
- * feeds its lines to `onLine`. Restarts it with exponential backoff when it
- * exits, hangs (no line within the deadline) or prints garbage; a valid line
- * resets the backoff, so a single crash costs one restart delay.
+ * feeds its lines to `onLine`. Restarts it when it exits, hangs (no line
+ * within the deadline) or prints garbage: at once after a healthy run (a
+ * valid line resets the count), with exponential backoff for repeated
+ * failures.
+ *
+ * The hang deadline adapts to the child's observed line cadence: `-lms N`
+ * sleeps N ms after each query, so lines come every N ms plus the query's own
+ * duration, which depends on the machine (GPU count, driver, persistence
+ * mode). The deadline is the longest silence between two cycles in the last
+ * `cadenceWindow` cycles (at least the interval) plus `hangMarginMs`, at most
+ * `hangTimeoutMs`. Until a silence has been observed, and while our own
+ * one-shot nvidia-smi calls run (`holdDeadline`: they contend for the same
+ * driver and can slow the stream's query), the deadline is `hangTimeoutMs`.
  *
  * A child this class kills is reported failed and replaced at once, without
  * waiting for its 'exit': a hung nvidia-smi is typically blocked in the driver
@@ -55,6 +74,17 @@ interface Dying {
 export class SmiStream {
   private child: ChildProcess | undefined;
   private deadline: NodeJS.Timeout | undefined;
+  /** performance.now() at which the armed check fires. */
+  private deadlineDueAt = Infinity;
+  /** performance.now() of the current child's spawn or last line: the silence is measured from here. */
+  private lastLineAt = 0;
+  private spawnedAt = 0;
+  private sawLine = false;
+  /** Recent silences between cycles (ms), across children: the cadence is the machine's, not the child's. */
+  private readonly silences: number[] = [];
+  private holds = 0;
+  /** A hold was in force at some point of the current silence: it says nothing about the cadence. */
+  private heldDuringSilence = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failures = 0;
@@ -67,6 +97,8 @@ export class SmiStream {
   abandoned = 0;
   /** Lines accepted since start (diagnostics). */
   rows = 0;
+  /** Spawn to first line of the latest child that printed one, in ms (diagnostics). */
+  lastStartUpMs: number | undefined;
 
   constructor(private readonly options: SmiStreamOptions) {}
 
@@ -77,6 +109,37 @@ export class SmiStream {
 
   get running(): boolean {
     return this.child !== undefined;
+  }
+
+  /** A child is being started and has printed no line yet. */
+  get starting(): boolean {
+    return this.child !== undefined && !this.sawLine;
+  }
+
+  /** The hang deadline in force once a child has printed its first line, in ms. */
+  get hangDeadlineMs(): number {
+    const o = this.options;
+    if (this.holds > 0 || this.silences.length === 0) return o.hangTimeoutMs;
+    const cadence = Math.max(o.intervalMs, ...this.silences);
+    return Math.min(o.hangTimeoutMs, Math.ceil(cadence + o.hangMarginMs));
+  }
+
+  /**
+   * Relaxes the hang deadline to `hangTimeoutMs` until the returned function is called (once). For our
+   * own one-shot nvidia-smi calls (`-q -x` takes seconds on big servers): they contend with the stream's
+   * query for the driver, and a slow cycle then is not a hang.
+   */
+  holdDeadline(): () => void {
+    this.holds += 1;
+    this.heldDuringSilence = true;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      // The tighter deadline applies again now: check it at once rather than at the relaxed timer.
+      if (this.holds === 0 && this.child && this.sawLine) this.armCheck(0);
+    };
   }
 
   private spawnChild(): void {
@@ -91,7 +154,11 @@ export class SmiStream {
       env: { ...process.env, LC_ALL: 'C' },
     });
     this.child = child;
-    this.arm(o.startTimeoutMs);
+    this.spawnedAt = performance.now();
+    this.lastLineAt = this.spawnedAt;
+    this.sawLine = false;
+    this.heldDuringSilence = this.holds > 0;
+    this.armCheck(o.startTimeoutMs);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-512);
@@ -100,7 +167,7 @@ export class SmiStream {
     lines.on('line', (line) => {
       if (this.child !== child || line.trim() === '') return;
       // Any line proves the child alive (the hang deadline); only valid rows reset the backoff.
-      this.arm(o.hangTimeoutMs);
+      this.noteLine();
       if (o.onLine(line, o.now())) {
         this.rows += 1;
         this.garbage = 0;
@@ -126,13 +193,79 @@ export class SmiStream {
     });
   }
 
-  private arm(ms: number): void {
+  /** Records a line of the current child: the silence it ends feeds the adaptive deadline. */
+  private noteLine(): void {
+    const at = performance.now();
+    if (!this.sawLine) {
+      this.sawLine = true;
+      this.lastStartUpMs = Math.round(at - this.spawnedAt);
+    } else {
+      const silence = at - this.lastLineAt;
+      // Lines of one cycle (one per GPU) come in a burst; only the silence between cycles is the cadence.
+      // A silence during our own nvidia-smi call is contention, not the machine's cadence.
+      if (silence >= this.options.intervalMs / 2 && !this.heldDuringSilence) {
+        this.silences.push(silence);
+        if (this.silences.length > cadenceWindow) this.silences.shift();
+      }
+    }
+    this.lastLineAt = at;
+    this.heldDuringSilence = this.holds > 0;
+    // The check armed for a longer allowance (the start-up's, or before the cadence was known) would come
+    // late: bring it forward. Otherwise the armed check stays and re-arms itself for the remainder.
+    const allowed = this.allowedSilenceMs();
+    if (this.deadlineDueAt > at + allowed) this.armCheck(allowed);
+  }
+
+  /**
+   * Checks the current child's silence `inMs` from now. The timer is armed at spawn and re-armed only when
+   * it fires (not on every line): a line moves `lastLineAt`, the check re-arms for the remainder.
+   */
+  private armCheck(inMs: number): void {
     clearTimeout(this.deadline);
     const child = this.child;
-    this.deadline = setTimeout(() => {
-      if (child && this.child === child) this.kill(child, `hung: no line within ${ms} ms`);
-    }, ms);
+    this.deadlineDueAt = performance.now() + Math.max(0, inMs);
+    this.deadline = setTimeout(() => this.check(child), Math.max(0, inMs));
     this.deadline.unref();
+  }
+
+  private allowedSilenceMs(): number {
+    return this.sawLine ? this.hangDeadlineMs : this.options.startTimeoutMs;
+  }
+
+  private check(child: ChildProcess | undefined): void {
+    this.deadlineDueAt = Infinity;
+    if (!child || this.child !== child) return;
+    const remaining = this.allowedSilenceMs() - (performance.now() - this.lastLineAt);
+    if (remaining > 0) {
+      this.armCheck(remaining);
+      return;
+    }
+    // Timers run before I/O in the event loop: after a stall of ours, the child's next line may already
+    // sit in the pipe. setImmediate runs after the I/O phase, so such a line is read before the verdict.
+    setImmediate(() => {
+      if (this.child !== child) return;
+      const allowed = this.allowedSilenceMs();
+      const silence = performance.now() - this.lastLineAt;
+      if (silence < allowed) {
+        this.armCheck(allowed - silence);
+        return;
+      }
+      const what = this.sawLine
+        ? `no line within ${allowed} ms (${this.deadlineBasis()})`
+        : `no line within ${allowed} ms of start`;
+      this.kill(child, `hung: ${what}`);
+    });
+  }
+
+  private deadlineBasis(): string {
+    const o = this.options;
+    if (this.holds > 0) return 'longest deadline: our own nvidia-smi call was running';
+    if (this.silences.length === 0) return 'longest deadline: cadence not yet observed';
+    const cadence = Math.round(Math.max(o.intervalMs, ...this.silences));
+    const adaptive = cadence + o.hangMarginMs;
+    return adaptive > o.hangTimeoutMs
+      ? `longest deadline: observed cadence ${cadence} ms + margin ${o.hangMarginMs} ms is more`
+      : `observed cadence ${cadence} ms + margin ${o.hangMarginMs} ms`;
   }
 
   /** SIGKILLs the child and settles now: failure reported, restart scheduled, 'exit' not awaited. */

@@ -54,7 +54,9 @@ function newStream(executable: string, failures: { reason: string; atMs: number 
   return new SmiStream({
     executable,
     args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+    intervalMs: 100,
     hangTimeoutMs: 400,
+    hangMarginMs: 200,
     startTimeoutMs: 10_000,
     backoffInitialMs: 60_000,
     backoffMaxMs: 60_000,
@@ -77,7 +79,10 @@ describe('nvidia-smi stream with a child that never exits after SIGKILL', () => 
     const end = Date.now() + 10_000;
     while (failures.length === 0 && Date.now() < end) await sleep(20);
     expect(failures).toHaveLength(1);
-    expect(failures[0]?.reason).toMatch(/hung: no line within 400 ms/);
+    // One line only: no cadence observed yet, so the longest deadline applies.
+    expect(failures[0]?.reason).toMatch(
+      /hung: no line within 400 ms \(longest deadline: cadence not yet observed\)/,
+    );
     const first = spawned[0] as ChildProcess & { sent: string[] };
     expect(first.sent).toEqual(['SIGKILL']);
     // Reported while the killed child is still there (stopped, no 'exit'): not at exit time.
@@ -119,7 +124,9 @@ describe('nvidia-smi stream with a child that never exits after SIGKILL', () => 
     stream = new SmiStream({
       executable: exe,
       args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+      intervalMs: 100,
       hangTimeoutMs: 400,
+      hangMarginMs: 200,
       startTimeoutMs: 10_000,
       backoffInitialMs: 100,
       backoffMaxMs: 1_000,
@@ -136,5 +143,115 @@ describe('nvidia-smi stream with a child that never exits after SIGKILL', () => 
     await stream.stop();
     expect(Date.now() - startedMs).toBeLessThan(1_500);
     expect(stream.abandoned).toBe(0);
+  }, 20_000);
+});
+
+describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () => {
+  /** A stream on the real replay process (plain spawn), collecting each line's arrival time. */
+  function adaptiveStream(
+    exe: string,
+    intervalMs: number,
+    hangMarginMs: number,
+    hangTimeoutMs: number,
+    failures: { reason: string; atMs: number }[],
+    lines: number[],
+  ): SmiStream {
+    return new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', String(intervalMs)],
+      intervalMs,
+      hangTimeoutMs,
+      hangMarginMs,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 60_000,
+      backoffMaxMs: 60_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      onLine: () => {
+        lines.push(performance.now());
+        return true;
+      },
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+  }
+
+  it('keeps a healthy child whose lines come every interval + a slow query, and learns that cadence', async () => {
+    // 300 ms interval + 500 ms query: a line every ~800 ms. A fixed deadline of interval + 300 ms would
+    // restart this healthy child on every cycle.
+    const exe = installReplayNvidiaSmi(dir, { capture: h100, queryMs: [500] });
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = adaptiveStream(exe, 300, 150, 10_000, failures, lines);
+    stream.start();
+    await sleep(5_000);
+    expect(failures).toEqual([]);
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    const gaps = lines.slice(1).map((t, i) => t - (lines[i] as number));
+    // The deadline is the longest silence seen + the margin: above the cadence, far below the 10 s bound.
+    expect(stream.hangDeadlineMs).toBeGreaterThanOrEqual(Math.max(...gaps) + 150 - 1);
+    expect(stream.hangDeadlineMs).toBeLessThan(Math.max(...gaps) + 150 + 1);
+    expect(stream.hangDeadlineMs).toBeGreaterThanOrEqual(800 + 150);
+  }, 15_000);
+
+  it('detects a hang one observed cadence + margin after the last line, not at the longest deadline', async () => {
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      mode: 'hang',
+      after: 5,
+      times: 1,
+      stateDir: join(dir, 'state'),
+      queryMs: [200],
+    });
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = adaptiveStream(exe, 300, 150, 10_000, failures, lines);
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (failures.length === 0 && Date.now() < end) await sleep(20);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.reason).toMatch(
+      /hung: no line within \d+ ms \(observed cadence \d+ ms \+ margin 150 ms\)/,
+    );
+    const before = lines.slice(0, 5);
+    expect(before).toHaveLength(5);
+    const cadence = Math.max(...before.slice(1).map((t, i) => t - (before[i] as number)));
+    const detectedAfter = (failures[0]?.atMs as number) - (before[4] as number);
+    expect(detectedAfter).toBeGreaterThanOrEqual(cadence + 150 - 1);
+    // The timer and the check after the I/O phase add a little; nowhere near the 10 s longest deadline.
+    expect(detectedAfter).toBeLessThan(cadence + 150 + 500);
+    // Replaced at once (first failure after a healthy run): the new child streams.
+    while (lines.length < 7 && Date.now() < end) await sleep(20);
+    expect(stream.restarts).toBe(1);
+    expect(lines.length).toBeGreaterThanOrEqual(7);
+  }, 20_000);
+
+  it('holds the longest deadline while our own nvidia-smi call runs, and applies the adaptive one when it ends', async () => {
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      mode: 'hang',
+      after: 4,
+      times: 1,
+      stateDir: join(dir, 'state'),
+    });
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = adaptiveStream(exe, 100, 100, 5_000, failures, lines);
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (lines.length < 2 && Date.now() < end) await sleep(5);
+    const release = stream.holdDeadline();
+    expect(stream.hangDeadlineMs).toBe(5_000);
+    // Silent since the 4th line; the adaptive deadline (~200 ms) passes several times over while held.
+    await sleep(1_200);
+    expect(lines).toHaveLength(4);
+    expect(failures).toEqual([]);
+    const releasedAt = performance.now();
+    release();
+    while (failures.length === 0 && Date.now() < end) await sleep(5);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.reason).toMatch(/observed cadence/);
+    // Checked at once on release, not at the timer armed for the longest deadline.
+    expect((failures[0]?.atMs as number) - releasedAt).toBeLessThan(300);
   }, 20_000);
 });

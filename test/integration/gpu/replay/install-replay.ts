@@ -17,6 +17,8 @@ export interface ReplaySettings {
   readonly times?: number;
   /** Directory where the replay writes its run counter and the loop's `pid`. */
   readonly stateDir?: string;
+  /** Query duration of each loop cycle (ms), used in turn: lines come every interval + query. */
+  readonly queryMs?: readonly number[];
 }
 
 export const replayScript = fileURLToPath(new URL('./nvidia-smi-replay.mjs', import.meta.url));
@@ -38,6 +40,7 @@ export function installReplayNvidiaSmi(dir: string, settings: ReplaySettings): s
   if (settings.after !== undefined) env['AIOPS_NVSMI_REPLAY_AFTER'] = String(settings.after);
   if (settings.times !== undefined) env['AIOPS_NVSMI_REPLAY_TIMES'] = String(settings.times);
   if (settings.stateDir) env['AIOPS_NVSMI_REPLAY_STATE'] = settings.stateDir;
+  if (settings.queryMs) env['AIOPS_NVSMI_REPLAY_QUERY_MS'] = settings.queryMs.join(',');
   const path = join(dir, 'nvidia-smi');
   writeFileSync(
     path,

@@ -15,9 +15,14 @@
 //   AIOPS_NVSMI_REPLAY_MODE     normal | hang | crash | garbage | no-driver
 //   AIOPS_NVSMI_REPLAY_AFTER    loop lines printed before misbehaving (default 2)
 //   AIOPS_NVSMI_REPLAY_TIMES    misbehave only in the first N loop runs (default 1; 0 = always)
-//   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter and `pid` of the running loop
+//   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter, `pid` of the running loop and
+//                               `started-<run>`: when loop run <run> started (epoch ms)
+//   AIOPS_NVSMI_REPLAY_QUERY_MS query duration of each loop cycle in ms, a comma list used in turn
+//                               (default 0): like nvidia-smi, each cycle queries (this long), prints,
+//                               then sleeps the -lms interval, so lines come every interval + query
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import process from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
 
@@ -167,6 +172,9 @@ if (args[0] === '--help-query-gpu') {
     run = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) + 1;
     writeFileSync(counter, String(run));
     writeFileSync(join(stateDir, 'pid'), String(process.pid));
+    // When this process started (wall clock, ms): tests split a recovery gap into the collector's part
+    // (detection and restart, up to here) and this replay's own start-up (from here to its first line).
+    writeFileSync(join(stateDir, `started-${run}`), String(Math.round(performance.timeOrigin)));
   }
   const times = Number(env.AIOPS_NVSMI_REPLAY_TIMES ?? '1');
   const misbehave = mode !== 'normal' && (times === 0 || run <= times);
@@ -189,8 +197,20 @@ if (args[0] === '--help-query-gpu') {
       printed += 1;
     }
   };
-  tick();
-  setInterval(tick, intervalMs);
+  // nvidia-smi's loop: query (its own duration), print, sleep the interval — not a fixed-rate timer.
+  const queryMs = (env.AIOPS_NVSMI_REPLAY_QUERY_MS ?? '0').split(',').map(Number);
+  let loops = 0;
+  const loop = () => {
+    const q = queryMs[loops++ % queryMs.length] ?? 0;
+    setTimeout(() => {
+      tick();
+      setTimeout(loop, intervalMs);
+    }, q);
+  };
+  if (queryMs.every((q) => q === 0)) {
+    tick();
+    setInterval(tick, intervalMs);
+  } else loop();
   process.on('SIGTERM', () => process.exit(0));
 } else {
   fail(`replay: unsupported arguments: ${args.join(' ')}`, 2);
