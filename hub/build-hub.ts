@@ -76,6 +76,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       retentionDays: config.retentionDays,
+      rollupRetentionDays: { '1m': config.rollup1mRetentionDays, '1h': config.rollup1hRetentionDays },
       maxConnections: config.storeMaxConnections,
       extraMigrations: authMigrations,
     },

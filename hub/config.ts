@@ -72,6 +72,24 @@ export const SETTINGS = [
     description: 'Days of raw samples kept.',
   },
   {
+    env: 'AIOPS_ROLLUP_1M_RETENTION_DAYS',
+    key: 'rollup1mRetentionDays',
+    kind: 'int',
+    default: '90',
+    // The 1-hour rollup is refreshed from the 1-minute one over its last 3 days.
+    min: 4,
+    description:
+      'Days of 1-minute rollups kept (TimescaleDB). At least 4: the 1-hour rollup re-reads the last 3 days of them.',
+  },
+  {
+    env: 'AIOPS_ROLLUP_1H_RETENTION_DAYS',
+    key: 'rollup1hRetentionDays',
+    kind: 'int',
+    default: '730',
+    min: 1,
+    description: 'Days of 1-hour rollups kept (TimescaleDB).',
+  },
+  {
     env: 'AIOPS_ADMIN_TOKEN',
     key: 'adminToken',
     kind: 'string',
@@ -350,6 +368,8 @@ export interface HubConfig {
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly retentionDays: number;
+  readonly rollup1mRetentionDays: number;
+  readonly rollup1hRetentionDays: number;
   readonly adminToken: string | undefined;
   readonly logLevel: string;
   readonly allInOne: boolean;

@@ -15,6 +15,11 @@ export interface StoreConfig {
   readonly dataDir: string;
   /** Samples and events older than this are deleted (policy on TimescaleDB, hub job otherwise). */
   readonly retentionDays: number;
+  /**
+   * Days the TimescaleDB rollups (samples_1m, samples_1h) are kept; they
+   * would otherwise grow for ever. Defaults: 90 and 730.
+   */
+  readonly rollupRetentionDays?: { readonly '1m': number; readonly '1h': number };
   /** Schema of other hub modules, run after the store's own migrations. */
   readonly extraMigrations?: readonly Migration[];
   /** Pool size for a server database (default 8). PGlite always uses 1. */
@@ -35,6 +40,16 @@ function validate(config: StoreConfig): void {
   const problems: string[] = [];
   if (!Number.isFinite(config.retentionDays) || config.retentionDays <= 0) {
     problems.push(`retentionDays must be a positive number, got ${config.retentionDays}`);
+  }
+  const rollup1m = config.rollupRetentionDays?.['1m'];
+  if (rollup1m !== undefined && !(rollup1m >= 4)) {
+    problems.push(
+      `rollupRetentionDays.1m must be at least 4 (the 1-hour rollup re-reads 3 days), got ${rollup1m}`,
+    );
+  }
+  const rollup1h = config.rollupRetentionDays?.['1h'];
+  if (rollup1h !== undefined && !(rollup1h > 0)) {
+    problems.push(`rollupRetentionDays.1h must be a positive number, got ${rollup1h}`);
   }
   if (!config.databaseUrl && !config.dataDir)
     problems.push('dataDir is required when no database URL is given');
@@ -102,7 +117,13 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<St
       );
       dialect = migrated.dialect;
       version = (await client.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v ?? 'unknown';
-      if (dialect === 'timescaledb') await setTimescaleRetention(client, config.retentionDays);
+      if (dialect === 'timescaledb') {
+        await setTimescaleRetention(client, {
+          samples: config.retentionDays,
+          samples_1m: config.rollupRetentionDays?.['1m'] ?? DEFAULT_ROLLUP_RETENTION_DAYS['1m'],
+          samples_1h: config.rollupRetentionDays?.['1h'] ?? DEFAULT_ROLLUP_RETENTION_DAYS['1h'],
+        });
+      }
     } finally {
       client.release();
     }
@@ -138,16 +159,24 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<St
   }
 }
 
-/** Idempotent: replaces the policy so a changed retentionDays takes effect. */
-async function setTimescaleRetention(client: pg.PoolClient, retentionDays: number): Promise<void> {
+export const DEFAULT_ROLLUP_RETENTION_DAYS = { '1m': 90, '1h': 730 } as const;
+
+/** Idempotent: replaces the policies so changed retention settings take effect. */
+async function setTimescaleRetention(
+  client: pg.PoolClient,
+  days: { samples: number; samples_1m: number; samples_1h: number },
+): Promise<void> {
   // Under the migration lock: two replicas replacing the policy at once
   // would otherwise both add one.
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
-    await client.query("SELECT remove_retention_policy('samples', if_exists => true)");
-    await client.query("SELECT add_retention_policy('samples', make_interval(days => $1::int))", [
-      Math.ceil(retentionDays),
-    ]);
+    for (const [relation, keep] of Object.entries(days)) {
+      await client.query('SELECT remove_retention_policy($1::regclass, if_exists => true)', [relation]);
+      await client.query('SELECT add_retention_policy($1::regclass, make_interval(days => $2::int))', [
+        relation,
+        Math.ceil(keep),
+      ]);
+    }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }

@@ -64,8 +64,11 @@ describeWithComponent('TimescaleDB (PGlite build)', timescaleMissing(), 'Store o
       const names = jobs.rows.map((j) => j.proc_name);
       expect(names).toContain('policy_compression');
       expect(names.filter((n) => n === 'policy_refresh_continuous_aggregate')).toHaveLength(2);
+      // The rollups are bounded too, or they would grow for ever.
       expect(jobs.rows.filter((j) => j.proc_name === 'policy_retention')).toEqual([
         { proc_name: 'policy_retention', hypertable_name: 'samples', retention: '30 days' },
+        { proc_name: 'policy_retention', hypertable_name: 'samples_1h', retention: '730 days' },
+        { proc_name: 'policy_retention', hypertable_name: 'samples_1m', retention: '90 days' },
       ]);
       const caggs = await store.sql.query<{ view_name: string; materialized_only: boolean }>(
         'SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name',
