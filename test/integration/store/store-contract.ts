@@ -458,6 +458,109 @@ export function storeContract(name: string, makeEngine: () => Promise<EngineUnde
         await expect(store.events({ minSeverity: 'fatal' as 'info' })).rejects.toThrow(InputError);
       });
 
+      it('limits every query to a list of clusters (an RBAC scope); an empty list matches nothing', async () => {
+        const [a, b, other] = [u('ca'), u('cb'), u('cother')];
+        const agent = u('agent');
+        const ids = await store.resolveSeries([a, b, other].map((c) => identity(c, 'gpu_power_draw_watts')));
+        const app = store.appender();
+        app.add(
+          batch(
+            agent,
+            1,
+            ids.map((id) => [id, T0, 1] as [number, number, number]),
+            {
+              events: [a, b, other].map((c) => event(c, T0, 'info')),
+              inventory: [a, b, other].map((c) => inv(c, 'GPU-0', T0, {})),
+            },
+          ),
+        );
+        await app.commit();
+        for (const c of [a, b, other]) {
+          await store.agents.recordHello({
+            agentId: `${c}-agent`,
+            cluster: c,
+            node: 'n',
+            version: 'v',
+            capabilities: [],
+            lastSeenMs: T0,
+          });
+          await store.enrollmentTokens.create(c, 'scope');
+        }
+        const sorted = [a, b].sort();
+        const clusters = [a, b];
+        expect((await store.findSeries({ clusters })).map((x) => x.cluster).sort()).toEqual(sorted);
+        expect((await store.latest({ clusters })).map((x) => x.series.cluster).sort()).toEqual(sorted);
+        expect((await store.events({ clusters })).map((x) => x.cluster).sort()).toEqual(sorted);
+        expect((await store.inventory({ clusters })).map((x) => x.cluster).sort()).toEqual(sorted);
+        expect((await store.agents.list(clusters)).map((x) => x.cluster).sort()).toEqual(sorted);
+        expect((await store.enrollmentTokens.list(clusters)).map((x) => x.cluster).sort()).toEqual(sorted);
+        expect(
+          (await store.seriesPage({ clusters }, { limit: 10 })).series.map((x) => x.cluster).sort(),
+        ).toEqual(sorted);
+        expect(
+          (await store.eventPage({ clusters }, { limit: 10 })).events.map((x) => x.cluster).sort(),
+        ).toEqual(sorted);
+        // Combined with a named cluster, both conditions hold.
+        expect(await store.events({ cluster: other, clusters })).toEqual([]);
+        expect(await store.findSeries({ clusters: [] })).toEqual([]);
+        expect(await store.events({ clusters: [] })).toEqual([]);
+        expect(await store.inventory({ clusters: [] })).toEqual([]);
+        expect(await store.agents.list([])).toEqual([]);
+        expect(await store.enrollmentTokens.list([])).toEqual([]);
+      });
+
+      it('pages events by (time, insertion) both ways without repeats or gaps, ties included', async () => {
+        const c = u('c');
+        const app = store.appender();
+        // 25 events over 5 distinct milliseconds: pages must split ties correctly.
+        app.add(
+          batch(u('agent'), 1, [], {
+            events: Array.from({ length: 25 }, (_, i) => ({
+              ...event(c, T0 + (i % 5), 'info'),
+              message: `e${i}`,
+            })),
+          }),
+        );
+        await app.commit();
+        for (const order of ['desc', 'asc'] as const) {
+          const seen: EventRecord[] = [];
+          let after: Awaited<ReturnType<Store['eventPage']>>['next'] | undefined;
+          for (let pages = 0; pages < 20; pages++) {
+            const page = await store.eventPage(
+              { cluster: c },
+              { order, limit: 4, after: after ?? undefined },
+            );
+            seen.push(...page.events);
+            if (page.next === null) break;
+            after = page.next;
+          }
+          expect(new Set(seen.map((e) => e.message)).size).toBe(25);
+          expect(seen).toHaveLength(25);
+          const times = seen.map((e) => e.timestampMs);
+          expect(times).toEqual([...times].sort((x, y) => (order === 'asc' ? x - y : y - x)));
+        }
+        await expect(store.eventPage({ cluster: c }, { limit: 0 })).rejects.toThrow(InputError);
+        await expect(
+          store.eventPage({ cluster: c }, { limit: 1, after: { timeUs: 'x', id: '1' } }),
+        ).rejects.toThrow(InputError);
+      });
+
+      it('pages series by id: the last page says there is no next one', async () => {
+        const c = u('c');
+        const ids = await store.resolveSeries(Array.from({ length: 5 }, (_, i) => identity(c, `m_${i}`)));
+        const first = await store.seriesPage({ cluster: c }, { limit: 3 });
+        expect(first.series.map((x) => x.id)).toEqual([...ids].sort((x, y) => x - y).slice(0, 3));
+        expect(first.nextAfterId).toBe(first.series[2]?.id);
+        const second = await store.seriesPage(
+          { cluster: c },
+          { limit: 3, afterId: first.nextAfterId as number },
+        );
+        expect(second.series).toHaveLength(2);
+        expect(second.nextAfterId).toBeNull();
+        const exact = await store.seriesPage({ cluster: c }, { limit: 5 });
+        expect(exact.nextAfterId).toBeNull();
+      });
+
       it('keeps the newest inventory fact per entity and filters by cluster, node, source and kind', async () => {
         const c = u('c');
         const agent = u('agent');
