@@ -8,6 +8,7 @@ import { nvidiaDeviceOwners, type PodLabels } from './attribution.js';
 import type { GpuCollectorConfig } from './config.js';
 import { parseDcgmScrape, scrapeDcgm, type DcgmEntity, type DcgmScrape } from './dcgm.js';
 import { runOnce } from './exec.js';
+import { metricSpecs } from './fields.js';
 import {
   buildQueryPlan,
   parseHelpQueryGpu,
@@ -86,6 +87,11 @@ export class GpuCollector implements Collector {
   /** GPUs reported gone from the stream; ignored in -q -x until the stream sees them again. */
   private readonly departed = new Set<string>();
   private migs = new Map<string, KnownMig>();
+  /**
+   * When the last `-q -x` read that listed MIG devices was parsed: its per-MIG readings (memory) are
+   * emitted once, by the next collect, with this timestamp. nvidia-smi's query stream has no per-MIG row.
+   */
+  private migReadingsAtMs: number | undefined;
   private readonly tracker = new TransitionTracker();
   private inventoryDirty = true;
   private inventoryRefresh: Promise<void> | undefined;
@@ -377,6 +383,7 @@ export class GpuCollector implements Collector {
       }
     }
     this.migs = migs;
+    this.migReadingsAtMs = migs.size > 0 ? now : undefined;
   }
 
   async collect(signal: AbortSignal): Promise<Collection> {
@@ -447,6 +454,12 @@ export class GpuCollector implements Collector {
 
     // 3. dcgm-exporter: what nvidia-smi lacks, everything when nvidia-smi is absent or down.
     if (scrape) this.applyDcgm(scrape, now, samples, events, rows.length > 0);
+
+    // 4. Per-MIG readings of the last -q -x, once per read; DCGM's, when it has the same series, win.
+    if (this.migReadingsAtMs !== undefined) {
+      this.migSamples(this.migReadingsAtMs, samples);
+      this.migReadingsAtMs = undefined;
+    }
     if (this.smiAbsentReason !== undefined && !scrape)
       return this.absent(now, `${this.smiAbsentReason}; dcgm-exporter: ${this.dcgmState}`);
 
@@ -524,6 +537,33 @@ export class GpuCollector implements Collector {
           },
         ),
       );
+    }
+  }
+
+  /**
+   * The `-q -x` readings of each MIG device (frame buffer total/used/free/reserved) as samples of the MIG
+   * entity, labelled like DCGM's per-MIG series (GPU uuid/index/model, `mig_instance`, `mig_profile`,
+   * pod). A metric DCGM already gave for the same MIG entity in this collect is skipped: DCGM's is
+   * continuous, ours as old as the last `-q -x`.
+   */
+  private migSamples(readAtMs: number, samples: Sample[]): void {
+    const fromDcgm = new Set<string>();
+    for (const s of samples) fromDcgm.add(`${s.series.entity}\u0000${s.series.metric}`);
+    for (const mig of this.migs.values()) {
+      // No pod labels of the parent GPU: a MIG device's holder is the one its own MIG UUID is assigned to.
+      const known = this.gpus.get(mig.gpuUuid);
+      const labels: Record<string, string> = { uuid: mig.gpuUuid };
+      if (known?.index !== undefined) labels['gpu'] = known.index;
+      if (known?.model) labels['model'] = known.model;
+      labels['mig_instance'] = mig.info.gpuInstanceId;
+      if (mig.profile) labels['mig_profile'] = mig.profile;
+      const owner = mig.uuid ? this.owners.get(mig.uuid) : undefined;
+      if (owner) Object.assign(labels, owner);
+      for (const r of mig.info.readings) {
+        if (fromDcgm.has(`${mig.entity}\u0000${r.metric}`)) continue;
+        const kind = metricSpecs.find((spec) => spec.metric === r.metric)?.kind ?? 'gauge';
+        samples.push(sample(r.metric, kind, mig.entity, { ...labels, ...r.labels }, readAtMs, r.value));
+      }
     }
   }
 

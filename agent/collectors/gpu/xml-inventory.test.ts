@@ -23,6 +23,18 @@ describe('nvidia-smi -q -x', () => {
       }
       for (const [, v] of Object.entries(gpu.attributes))
         expect(v).not.toMatch(/^(N\/A|\[N\/A\]|\[Not Supported\])$/);
+      // MIG devices: their own readings, each printed inside that device's <mig_device> element.
+      const migElements = [...xml.matchAll(/<mig_device>[\s\S]*?<\/mig_device>/g)].map((m) => m[0]);
+      for (const mig of gpu.migDevices) {
+        const element = migElements.find((e) =>
+          e.includes(`<gpu_instance_id>${mig.gpuInstanceId}</gpu_instance_id>`),
+        );
+        expect(element, `mig_device gi ${mig.gpuInstanceId}`).toBeDefined();
+        for (const r of mig.readings) {
+          expect(element, `${r.metric} from ${JSON.stringify(r.raw)}`).toContain(`>${r.raw}<`);
+          expect(Number.isFinite(r.value)).toBe(true);
+        }
+      }
     }
   });
 
@@ -40,6 +52,13 @@ describe('nvidia-smi -q -x', () => {
     expect(gpu.migDevices[0]!.readings.find((r) => r.metric === 'gpu_memory_used_bytes')?.value).toBe(
       12 * 1024 * 1024,
     );
+    // Each MIG device's frame buffer: total, reserved, used, free as printed (BAR1 is shared by the GPU).
+    expect(gpu.migDevices[0]!.readings.map((r) => [r.metric, r.raw])).toEqual([
+      ['gpu_memory_total_bytes', '19968 MiB'],
+      ['gpu_memory_used_bytes', '12 MiB'],
+      ['gpu_memory_free_bytes', '19955 MiB'],
+      ['gpu_memory_reserved_bytes', '0 MiB'],
+    ]);
     expect(gpu.persistenceOff).toBe(true);
   });
 

@@ -23,6 +23,7 @@ const fixtures = new URL('../../fixtures/gpu/', import.meta.url);
 const logger = pino({ level: 'silent' });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const signal = (): AbortSignal => new AbortController().signal;
+const MiB = 1024 * 1024;
 
 let dir: string;
 let collector: GpuCollector | undefined;
@@ -339,6 +340,50 @@ describe('GPU collector with the replay nvidia-smi', () => {
       samples: [],
       events: [],
       inventory: a.inventory.filter((i) => i.observedMs === a.inventory.at(-1)?.observedMs),
+    });
+
+    it('emits each MIG device its own -q -x frame-buffer series, once per -q -x read', async () => {
+      const xml = join(dir, 'inventory.xml');
+      writeMigXml(xml, 0);
+      // One value changed in this copy (the second device's used memory, 12 → 345 MiB, free to match) so
+      // that a reading landing on the wrong MIG device would show: in the recording all four are equal.
+      writeFileSync(
+        xml,
+        readFileSync(xml, 'utf8').replace(
+          /(<gpu_instance_id>4<\/gpu_instance_id>[\s\S]*?<used>)12 MiB(<\/used>\s*<free>)19955 MiB/,
+          '$1345 MiB$219622 MiB',
+        ),
+      );
+      const c = await startCollector({ capture: h100Mig, xml }, { inventoryRefreshMs: 1_500 });
+      const first = await c.collect(signal());
+      const migSeries = (col: Collection) => col.samples.filter((s) => s.series.entity.includes('/gi'));
+      const used = migSeries(first).filter((s) => s.series.metric === 'gpu_memory_used_bytes');
+      expect(used.map((s) => [s.series.entity, s.value])).toEqual([
+        [`${h100Uuid}/gi3`, 12 * MiB],
+        [`${h100Uuid}/gi4`, 345 * MiB],
+        [`${h100Uuid}/gi5`, 12 * MiB],
+        [`${h100Uuid}/gi6`, 12 * MiB],
+      ]);
+      // Labelled like DCGM's per-MIG series; the profile comes from nvidia-smi -L (device index 1).
+      expect(used[1]?.series.labels).toMatchObject({
+        uuid: h100Uuid,
+        mig_instance: '4',
+        mig_profile: '2g.20gb',
+      });
+      expect(
+        migSeries(first)
+          .filter((s) => s.series.entity === `${h100Uuid}/gi4`)
+          .map((s) => [s.series.metric, s.value / MiB]),
+      ).toEqual([
+        ['gpu_memory_total_bytes', 19968],
+        ['gpu_memory_used_bytes', 345],
+        ['gpu_memory_free_bytes', 19622],
+        ['gpu_memory_reserved_bytes', 0],
+      ]);
+      // Once per read: the next collect has none, the periodic re-read brings them again.
+      expect(migSeries(await c.collect(signal()))).toEqual([]);
+      const later = await collectUntil(c, (a) => migSeries(a).length > 0, 5_000);
+      expect(migSeries(later)).toHaveLength(16);
     });
 
     it('re-reads -q -x every inventoryRefreshMs', async () => {
