@@ -7,6 +7,7 @@
  * implementation does. Usage: ws-bench-hub.ts <stream|baseline>.
  */
 import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import fastify from 'fastify';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -69,6 +70,8 @@ process.send!({ type: 'ready', grpcPort, wsPort, agentToken, adminToken });
 // Where the latency goes: the age of each batch when the bus hands it to
 // subscribers (ingest and event-loop backlog), apart from delivery.
 const busLag = new LatencyHistogram();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 bus.subscribe('*', (batch) => {
   const ts = batch.samples[0]?.timestampsMs[0];
   if (ts !== undefined) busLag.record(Date.now() - ts);
@@ -89,6 +92,7 @@ process.on('message', async (m: { type: string }) => {
     maxRssBytes = 0;
     directSent = 0;
     busLag.reset();
+    loopDelay.reset();
   } else if (m.type === 'report') {
     const cpu = process.cpuUsage(mark.cpu);
     const wallMs = performance.now() - mark.atMs;
@@ -105,6 +109,7 @@ process.on('message', async (m: { type: string }) => {
       directSentPerS: (directSent / wallMs) * 1000,
       maxRssMb: maxRssBytes / 2 ** 20,
       busLagP99Ms: busLag.percentiles().p99,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       framesSent: await metric('aiops_stream_frames_sent_total'),
       coalesced: await metric('aiops_stream_samples_coalesced_total'),
       downsampled: await metric('aiops_stream_samples_downsampled_total'),

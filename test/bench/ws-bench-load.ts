@@ -74,5 +74,8 @@ function sendNext(): void {
 }
 process.send!({ type: 'ready' });
 sendNext();
-setInterval(() => process.send!({ type: 'stats', sent, skipped }), 1000);
+setInterval(() => {
+  const cpu = process.cpuUsage();
+  process.send!({ type: 'stats', sent, skipped, cpuMs: (cpu.user + cpu.system) / 1000 });
+}, 1000);
 process.on('disconnect', () => process.exit(0));

@@ -63,6 +63,8 @@ interface PhaseResult {
   hubCpuPercent: number;
   clientsCpuPercent: number;
   busLagP99Ms: number;
+  hubLoopDelayP99Ms: number;
+  loadCpuPercent: number;
   hubMaxRssMb: number;
   closed: number;
   ingestedPerS: number;
@@ -102,6 +104,7 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
     await new Promise((r) => setTimeout(r, warmupS * 1000));
     const sentBefore = Number(lastStats.sent);
     const skippedBefore = Number(lastStats.skipped);
+    const cpuBefore = Number(lastStats.cpuMs ?? 0);
     c.send({ type: 'reset' });
     hub.send({ type: 'reset' });
     await new Promise((r) => setTimeout(r, measureS * 1000));
@@ -117,6 +120,9 @@ async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
       hubCpuPercent: Number(hr.cpuPercent),
       clientsCpuPercent: Number(cr.cpuPercent),
       busLagP99Ms: Number(hr.busLagP99Ms),
+      hubLoopDelayP99Ms: Number(hr.loopDelayP99Ms),
+      loadCpuPercent:
+        ingest === 'grpc' ? ((Number(lastStats.cpuMs) - cpuBefore) / (measureS * 1000)) * 100 : Number.NaN,
       hubMaxRssMb: Number(hr.maxRssMb),
       closed: Number(cr.closed),
       ingestedPerS:
@@ -137,7 +143,8 @@ const fmt = (r: PhaseResult): string =>
   `p50=${r.p50}ms p99=${r.p99}ms max=${r.max.toFixed(0)}ms delivered=${r.samplesPerS.toFixed(0)} samples/s ` +
   `frames=${r.framesPerS.toFixed(0)}/s ingested=${r.ingestedPerS.toFixed(0)}/s skipped_batches=${r.skippedBatches} ` +
   `hub_cpu=${r.hubCpuPercent.toFixed(0)}% clients_cpu=${r.clientsCpuPercent.toFixed(0)}% ` +
-  `ingest_to_bus_p99=${r.busLagP99Ms}ms hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed} ` +
+  `load_cpu=${r.loadCpuPercent.toFixed(0)}% ingest_to_bus_p99=${r.busLagP99Ms}ms ` +
+  `hub_loop_delay_p99=${r.hubLoopDelayP99Ms.toFixed(0)}ms hub_max_rss=${r.hubMaxRssMb.toFixed(0)}MiB clients_closed=${r.closed} ` +
   `coalesced_total=${r.coalesced}`;
 
 console.log(
