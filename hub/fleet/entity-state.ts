@@ -105,7 +105,8 @@ export function decodeCursor(cursor: string): EntityKey | null {
   return null;
 }
 
-function compareKey(a: EntityKey, b: EntityKey): number {
+/** Fleet order; page() expects items sorted by it. */
+export function compareKey(a: EntityKey, b: EntityKey): number {
   return a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]);
 }
 

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { InputError } from '../../errors.js';
-import { decodeCursor, entityStates, page, type EntityKey } from '../../fleet/entity-state.js';
+import { compareKey, decodeCursor, entityStates, page, type EntityKey } from '../../fleet/entity-state.js';
 import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
 import type { Store } from '../../store/store.js';
 import type { Permission } from '../access.js';
@@ -25,6 +25,11 @@ const PageQuery = {
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   cursor: Type.Optional(Type.String({ maxLength: 2048, description: 'nextCursor of the previous page' })),
 };
+
+/** Fleet order of a node row: cluster, node, then agent (two agents may report one node). */
+function nodeKey(n: { cluster: string; node: string; agentId: string }): EntityKey {
+  return [n.cluster, n.node, n.agentId];
+}
 
 function cursorOf(cursor: string | undefined): EntityKey | null {
   if (cursor === undefined) return null;
@@ -229,9 +234,14 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         summary:
           'Clusters and nodes with their agents: last seen, version, acknowledged sequence, collectors up',
         tags: ['fleet'],
-        querystring: Type.Object({ cluster: PageQuery.cluster }),
+        querystring: Type.Object({
+          cluster: PageQuery.cluster,
+          limit: PageQuery.limit,
+          cursor: PageQuery.cursor,
+        }),
         response: {
           200: Type.Object({
+            nextCursor: Nullable(Type.String()),
             nodes: Type.Array(
               Type.Object({
                 cluster: Type.String(),
@@ -266,36 +276,36 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         health.find(
           (v) => v.series.cluster === a.cluster && v.series.node === a.node && v.series.metric === metric,
         )?.value ?? null;
-      return {
-        nodes: agents
-          .map((a) => {
-            const collectorsUp: Record<string, boolean> = {};
-            // The registry records a Hello only (once per connection); the agent's
-            // health samples (every collection) tell when the node was last heard of.
-            let lastSeenMs = a.lastSeenMs;
-            for (const v of health) {
-              if (v.series.cluster === a.cluster && v.series.node === a.node)
-                lastSeenMs = Math.max(lastSeenMs, v.timestampMs);
+      const nodes = agents
+        .map((a) => {
+          const collectorsUp: Record<string, boolean> = {};
+          // The registry records a Hello only (once per connection); the agent's
+          // health samples (every collection) tell when the node was last heard of.
+          let lastSeenMs = a.lastSeenMs;
+          for (const v of health) {
+            if (v.series.cluster === a.cluster && v.series.node === a.node)
+              lastSeenMs = Math.max(lastSeenMs, v.timestampMs);
+          }
+          for (const v of up) {
+            if (v.series.cluster === a.cluster && v.series.node === a.node && v.series.labels.collector) {
+              collectorsUp[v.series.labels.collector] = v.value === 1;
             }
-            for (const v of up) {
-              if (v.series.cluster === a.cluster && v.series.node === a.node && v.series.labels.collector) {
-                collectorsUp[v.series.labels.collector] = v.value === 1;
-              }
-            }
-            return {
-              cluster: a.cluster,
-              node: a.node,
-              agentId: a.agentId,
-              version: a.version,
-              lastSeenMs,
-              lastSequence: a.lastSequence,
-              collectorsUp,
-              spoolPendingRecords: spool(a, 'agent_spool_pending_records'),
-              spoolBytes: spool(a, 'agent_spool_bytes'),
-            };
-          })
-          .sort((x, y) => x.cluster.localeCompare(y.cluster) || x.node.localeCompare(y.node)),
-      };
+          }
+          return {
+            cluster: a.cluster,
+            node: a.node,
+            agentId: a.agentId,
+            version: a.version,
+            lastSeenMs,
+            lastSequence: a.lastSequence,
+            collectorsUp,
+            spoolPendingRecords: spool(a, 'agent_spool_pending_records'),
+            spoolBytes: spool(a, 'agent_spool_bytes'),
+          };
+        })
+        .sort((x, y) => compareKey(nodeKey(x), nodeKey(y)));
+      const { items, nextCursor } = page(nodes, nodeKey, cursorOf(request.query.cursor), request.query.limit);
+      return { nodes: items, nextCursor };
     },
   );
 };

@@ -13,6 +13,7 @@ import {
 } from '../schemas.js';
 import type { SeriesSelector, Store } from '../../store/store.js';
 import { InputError } from '../../errors.js';
+import { compareKey, decodeCursor, page, type EntityKey } from '../../fleet/entity-state.js';
 
 export interface TelemetryRoutesDeps {
   readonly store: Store;
@@ -21,6 +22,12 @@ export interface TelemetryRoutesDeps {
 const READ_TELEMETRY: Permission = { verb: 'get', resource: 'telemetry' };
 const LIST_EVENTS: Permission = { verb: 'list', resource: 'events' };
 const LIST_AGENTS: Permission = { verb: 'list', resource: 'agents' };
+
+const agentKey = (a: { cluster: string; node: string; agentId: string }): EntityKey => [
+  a.cluster,
+  a.node,
+  a.agentId,
+];
 
 /** Most points one range query may return, to keep responses bounded. */
 const MAX_POINTS = 200_000;
@@ -264,11 +271,18 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     {
       config: { permission: LIST_AGENTS, scopedList: true },
       schema: {
-        summary: 'Agents known to the hub, with last contact and sequence',
+        summary: 'Agents known to the hub, with last contact and sequence, with cursor pagination',
         tags: ['fleet'],
-        querystring: Type.Object({ cluster: SelectorQuery.cluster }),
+        querystring: Type.Object({
+          cluster: SelectorQuery.cluster,
+          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          cursor: Type.Optional(
+            Type.String({ maxLength: 2048, description: 'nextCursor of the previous page (opaque)' }),
+          ),
+        }),
         response: {
           200: Type.Object({
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
             agents: Type.Array(
               Type.Object({
                 agentId: Type.String(),
@@ -287,8 +301,16 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     },
     async (request) => {
       const { cluster, clusters } = clusterFilter(request);
-      const agents = await store.agents.list(cluster ?? clusters);
-      return { agents: agents.map((a) => ({ ...a, capabilities: [...a.capabilities] })) };
+      const q = request.query;
+      const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
+      if (q.cursor !== undefined && after === null)
+        throw new InputError('cursor: not a cursor returned by this API');
+      // Fleet order (cluster, node, agent) in JS: the cursor compares keys the same way.
+      const agents = (await store.agents.list(cluster ?? clusters))
+        .map((a) => ({ ...a, capabilities: [...a.capabilities] }))
+        .sort((x, y) => compareKey(agentKey(x), agentKey(y)));
+      const { items, nextCursor } = page(agents, agentKey, after, q.limit);
+      return { agents: items, nextCursor };
     },
   );
 };

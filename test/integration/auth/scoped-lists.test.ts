@@ -434,6 +434,37 @@ function scopedListSuite(engine: Engine): void {
     expect(west!.lastSeenMs).toBe(baseMs);
   });
 
+  it('pages agents and fleet nodes by cursor, within the caller’s scope', async () => {
+    for (const cluster of [EAST, WEST]) {
+      for (let i = 0; i < 4; i++) {
+        await store.agents.recordHello({
+          agentId: `extra-${cluster}-${i}`,
+          cluster,
+          node: `${cluster}-node-${i}`,
+          version: 'test',
+          capabilities: [],
+          lastSeenMs: baseMs,
+        });
+      }
+    }
+    for (const [path, field] of [
+      ['/api/v1/agents?limit=2', 'agents'],
+      ['/api/v1/fleet/nodes?limit=2', 'nodes'],
+    ] as const) {
+      const { items, sizes } = await pageThrough<{ cluster: string; agentId: string }>(
+        path,
+        field,
+        keys.viewerEast,
+      );
+      expect(
+        items.every((a) => a.cluster === EAST),
+        path,
+      ).toBe(true);
+      expect(new Set(items.map((a) => a.agentId)).size).toBe(5);
+      expect(sizes, path).toEqual([2, 2, 1]);
+    }
+  });
+
   it('refuses a forged, foreign or mismatched cursor with 400 problem+json', async () => {
     const events = await get('/api/v1/events?limit=1', keys.adminAll);
     const eventCursor = events.body.nextCursor as string;
