@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import type { CollectorFactory } from './collectors/collector.js';
 import { collectorFactories } from './collectors/registry.js';
 import { ConfigError } from './errors.js';
+import { lazyRequire } from './lazy-require.js';
+import type * as Yaml from 'yaml';
 import type { FsyncPolicy } from './pipeline/spool/spool.js';
 
 /**
@@ -40,6 +41,8 @@ export interface AgentConfig {
     readonly fsync: FsyncPolicy;
     readonly fsyncIntervalMs: number;
     readonly maxRecordBytes: number;
+    /** Bound on the batches the hub refused, kept in spool/dead-letter/ (docs/spool-format.md). */
+    readonly deadLetterMaxBytes: number;
   };
   readonly sender: {
     readonly backoffInitialMs: number;
@@ -247,6 +250,13 @@ export function loadAgentConfig(opts: LoadConfigOptions = {}): AgentConfig {
       1024,
       env.AIOPS_AGENT_SPOOL_MAX_RECORD_BYTES ?? sp.maxRecordBytes,
     ),
+    deadLetterMaxBytes: int(
+      'spool.deadLetterMaxBytes',
+      'AIOPS_AGENT_SPOOL_DEAD_LETTER_MAX_BYTES',
+      16 * 1024 * 1024,
+      0,
+      env.AIOPS_AGENT_SPOOL_DEAD_LETTER_MAX_BYTES ?? sp.deadLetterMaxBytes,
+    ),
   };
   if (spool.segmentMaxBytes * 2 > spool.maxBytes) {
     problems.push(
@@ -416,8 +426,11 @@ function readConfigFile(path: string | undefined, problems: string[]): Record<st
     return {};
   }
   try {
-    // YAML is a superset of JSON, so one parser reads both.
-    const v: unknown = parseYaml(text);
+    // A .json file (the chart's) is parsed as JSON; anything else as YAML, a
+    // superset of JSON. The YAML parser is loaded only then (lazy-require.ts).
+    const v: unknown = path.endsWith('.json')
+      ? JSON.parse(text)
+      : (lazyRequire('yaml') as typeof Yaml).parse(text);
     if (v === null || v === undefined) return {};
     if (typeof v !== 'object' || Array.isArray(v)) {
       problems.push(`config file "${path}": top level must be a mapping`);

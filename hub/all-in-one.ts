@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -36,19 +36,15 @@ export async function startLocalAgent(options: {
     chmodSync(tokenFile, 0o600);
   }
 
-  // Run the agent from the same form the hub runs in: TypeScript via tsx, or built JavaScript.
-  const here = dirname(fileURLToPath(import.meta.url));
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = join(here, '..', 'agent', fromSource ? 'main.ts' : 'main.js');
-  // A 1 MB young generation keeps the agent's RSS and CPU down (docs/performance.md, bench:agent).
-  const v8Flags = ['--max-semi-space-size=1'];
-  const args = [...v8Flags, ...(fromSource ? ['--import', 'tsx'] : []), entry, 'run', '--exit-with-parent'];
+  const { bundle, runtime } = await agentBundle(logger);
+  const args = [...runtime.nodeFlags, bundle, 'run', '--exit-with-parent'];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
     // Only what an agent needs: never the hub's own secrets (database URL,
     // admin token) from its environment.
     env: {
       ...agentEnvironment(process.env),
+      ...runtime.env,
       AIOPS_AGENT_HUB_ADDRESS: options.grpcAddress,
       AIOPS_AGENT_CLUSTER: LOCAL_CLUSTER,
       AIOPS_AGENT_TOKEN_FILE: tokenFile,
@@ -74,6 +70,45 @@ export async function startLocalAgent(options: {
       clearTimeout(timer);
     },
   };
+}
+
+interface AgentRuntime {
+  readonly nodeFlags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The agent as it ships: the bundle agent/build.ts makes, run with the Node
+ * flags and environment of agent/runtime.json, exactly as the chart runs it
+ * and bench:agent measures it (docs/performance.md). A hub run from source
+ * (`npm start`) builds the bundle first (about a second, with esbuild from
+ * the dev dependencies), so a fresh clone needs no separate build; a built
+ * hub (dist/) uses the bundle `npm run build` made beside it.
+ */
+async function agentBundle(logger: Logger): Promise<{ bundle: string; runtime: AgentRuntime }> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromSource = import.meta.url.endsWith('.ts');
+  const root = resolve(here, fromSource ? '..' : '../..');
+  const bundle = join(root, 'dist', 'agent', 'aiops-agent.mjs');
+  if (fromSource) {
+    const started = Date.now();
+    await new Promise<void>((resolveBuild, reject) => {
+      const build = spawn(process.execPath, ['--import', 'tsx', join(root, 'agent', 'build.ts')], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      build.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+      build.once('error', reject);
+      build.once('exit', (code) =>
+        code === 0 ? resolveBuild() : reject(new Error(`building the agent failed (exit ${code}): ${err}`)),
+      );
+    });
+    logger.debug({ bundle, ms: Date.now() - started }, 'agent bundle built');
+  } else if (!existsSync(bundle)) {
+    throw new Error(`${bundle} is missing: run "npm run build" (it builds the agent bundle too)`);
+  }
+  const runtime = JSON.parse(readFileSync(join(dirname(bundle), 'runtime.json'), 'utf8')) as AgentRuntime;
+  return { bundle, runtime };
 }
 
 /** PATH, HOME, locale and the AIOPS_AGENT_* settings of the hub's environment. */

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as ProtoLoader from '@grpc/proto-loader';
+import { lazyRequire } from '../lazy-require.js';
 import type { DeviceAssignment, PodResourcesClient } from './pod-resources.js';
 
 /** Where the kubelet serves the PodResources API on every node. */
@@ -68,6 +69,8 @@ let listerCtor: ListerCtor | undefined;
 
 /** Loads the proto once per process; exported for the test server, which serves the same definition. */
 export function loadPodResourcesDefinition(): grpc.GrpcObject {
+  // proto-loader (and protobufjs under it) only on nodes that use the API.
+  const protoLoader = lazyRequire('@grpc/proto-loader') as typeof ProtoLoader;
   const definition = protoLoader.loadSync(locateProto(), {
     keepCase: false,
     longs: String,

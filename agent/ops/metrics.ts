@@ -1,4 +1,11 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter as CounterT, Gauge as GaugeT, Registry as RegistryT } from 'prom-client';
+// Only the three prom-client classes the agent uses, not the package index,
+// which also loads histograms, summaries (and their digest libraries), the
+// push gateway, cluster aggregation and default metrics: code the agent
+// would keep in memory unused (docs/performance.md, bench:agent).
+import Counter from 'prom-client/lib/counter.js';
+import Gauge from 'prom-client/lib/gauge.js';
+import Registry from 'prom-client/lib/registry.js';
 
 /**
  * The agent's own Prometheus metrics (served on /metrics). One registry per
@@ -6,29 +13,32 @@ import { Counter, Gauge, Registry } from 'prom-client';
  * in-process beside the hub (all-in-one) or twice in a test never collides.
  */
 export interface AgentMetrics {
-  readonly registry: Registry;
-  readonly collectorUp: Gauge<'collector'>;
-  readonly collectorDurationSeconds: Gauge<'collector'>;
-  readonly collectorErrorsTotal: Counter<'collector'>;
-  readonly collectorTimeoutsTotal: Counter<'collector'>;
-  readonly samplesCollectedTotal: Counter<'collector'>;
-  readonly batchesSpooledTotal: Counter;
-  readonly batchWriteErrorsTotal: Counter;
-  readonly batchWriteErrorSamplesTotal: Counter;
-  readonly spoolBytes: Gauge;
-  readonly spoolRecords: Gauge;
-  readonly spoolSegments: Gauge;
-  readonly spoolWrittenSequence: Gauge;
-  readonly spoolAckedSequence: Gauge;
-  readonly spoolDroppedRecordsTotal: Counter;
-  readonly spoolDroppedSamplesTotal: Counter;
-  readonly spoolCorruptRecordsTotal: Counter;
-  readonly spoolCorruptBytesTotal: Counter;
-  readonly senderConnected: Gauge;
-  readonly senderReconnectsTotal: Counter;
-  readonly senderPermanentErrorsTotal: Counter<'code'>;
-  readonly senderBatchesSentTotal: Counter;
-  readonly senderRejectedTotal: Counter<'reason'>;
+  readonly registry: RegistryT;
+  readonly collectorUp: GaugeT<'collector'>;
+  readonly collectorDurationSeconds: GaugeT<'collector'>;
+  readonly collectorErrorsTotal: CounterT<'collector'>;
+  readonly collectorTimeoutsTotal: CounterT<'collector'>;
+  readonly samplesCollectedTotal: CounterT<'collector'>;
+  readonly batchesSpooledTotal: CounterT;
+  readonly batchWriteErrorsTotal: CounterT;
+  readonly batchWriteErrorSamplesTotal: CounterT;
+  readonly spoolBytes: GaugeT;
+  readonly spoolRecords: GaugeT;
+  readonly spoolSegments: GaugeT;
+  readonly spoolWrittenSequence: GaugeT;
+  readonly spoolAckedSequence: GaugeT;
+  readonly spoolDroppedRecordsTotal: CounterT;
+  readonly spoolDroppedSamplesTotal: CounterT;
+  readonly spoolCorruptRecordsTotal: CounterT;
+  readonly spoolCorruptBytesTotal: CounterT;
+  readonly senderConnected: GaugeT;
+  readonly senderReconnectsTotal: CounterT;
+  readonly senderPermanentErrorsTotal: CounterT<'code'>;
+  readonly senderBatchesSentTotal: CounterT;
+  readonly senderRejectedTotal: CounterT<'reason'>;
+  readonly senderDeadLetteredTotal: CounterT<'code'>;
+  readonly senderDeadLetteredSamplesTotal: CounterT;
+  readonly hubConfigRejectedTotal: CounterT;
 }
 
 export function createAgentMetrics(options: { processMetrics?: boolean } = {}): AgentMetrics {
@@ -177,6 +187,22 @@ export function createAgentMetrics(options: { processMetrics?: boolean } = {}): 
       name: 'agent_sender_rejected_total',
       help: 'Samples, events or facts the hub refused, by reason (from Ack results).',
       labelNames: ['reason'],
+      registers: r,
+    }),
+    senderDeadLetteredTotal: new Counter({
+      name: 'agent_sender_dead_lettered_batches_total',
+      help: 'Batches the hub refused as a whole, moved to the spool dead-letter directory, by gRPC code.',
+      labelNames: ['code'],
+      registers: r,
+    }),
+    senderDeadLetteredSamplesTotal: new Counter({
+      name: 'agent_sender_dead_lettered_samples_total',
+      help: 'Samples in the batches the hub refused as a whole.',
+      registers: r,
+    }),
+    hubConfigRejectedTotal: new Counter({
+      name: 'agent_hub_config_rejected_total',
+      help: 'Collector settings pushed by the hub that the agent could not apply (unknown collector, bad interval).',
       registers: r,
     }),
   };

@@ -5,18 +5,24 @@
  * server (in this process, over the hub's in-memory test store: the hub is
  * not what is measured). Baseline in the same run: an idle Node.js process.
  *
+ * The agent measured is the shipped one: the bundle agent/build.ts makes
+ * (dist/agent/aiops-agent.mjs), run with agent/runtime.json's Node flags and
+ * environment, configured only through its documented settings.
+ *
  * Linux only (reads /proc/<pid>/stat and /proc/<pid>/status). Method and
  * results: docs/performance.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createIngestServer } from '../../hub/ingest/server.js';
 import { MemoryStore } from '../../hub/ingest/testing/memory-store.js';
+import { buildAgentBundle } from '../../agent/build.js';
+import runtime from '../../agent/runtime.json' with { type: 'json' };
 import { captureDir, installReplayNvidiaSmi } from '../integration/gpu/replay/install-replay.js';
 
 const WARMUP_MS = Number(process.env.AIOPS_BENCH_WARMUP_MS ?? 8_000);
@@ -51,29 +57,59 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `node <args>`; ready when `ready()` resolves (or the child exits first: an error with its stderr). */
 async function startChild(
   args: string[],
   env: Record<string, string>,
-): Promise<ChildProcess & { readyValue: number }> {
+  ready: (proc: ChildProcess) => Promise<void>,
+): Promise<ChildProcess> {
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-5000)));
-  await new Promise<void>((resolve, reject) => {
+  proc.stdout!.resume();
+  await Promise.race([
+    ready(proc),
+    new Promise((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`child exited ${code}: ${err}`))),
+    ),
+  ]);
+  return proc;
+}
+
+const printsReady = (proc: ChildProcess) =>
+  new Promise<void>((resolve) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /READY ?(\d*)/.exec(out);
-      if (m) {
-        (proc as ChildProcess & { readyValue: number }).readyValue = Number(m[1] || 0);
-        resolve();
-      }
+      if (out.includes('READY')) resolve();
     });
-    proc.once('exit', (code) => reject(new Error(`child exited ${code}: ${err}`)));
   });
-  return proc as ChildProcess & { readyValue: number };
+
+async function serves(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function main(): Promise<void> {
@@ -91,36 +127,49 @@ async function main(): Promise<void> {
     existsSync(join(process.cwd(), 'agent/collectors/gpu/index.ts'));
   const nvidiaSmi = gpu ? installReplayNvidiaSmi(dir, { capture, gpus: 8 }) : undefined;
 
-  // Production runs compiled JavaScript (`node dist/agent/main.js`), not
-  // tsx: compile the agent the same way (type-stripped ESM, dependencies
-  // from node_modules) so tsx's transpiler is not billed to the agent.
-  const bundle = join(process.cwd(), '.data', `bench-agent-${process.pid}.mjs`);
-  await build({
-    entryPoints: [join(import.meta.dirname, 'agent-bench-child.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outfile: bundle,
-    logLevel: 'warning',
-  });
-  const nodeFlags = (process.env.AIOPS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const bundle = await buildAgentBundle();
+  const configFile = join(dir, 'agent.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      collectors: nvidiaSmi
+        ? {
+            gpu: {
+              nvidiaSmiPath: nvidiaSmi,
+              sampleIntervalMs: 1000,
+              dcgmUrl: '',
+              kmsgPath: '',
+              podResourcesSocket: '',
+            },
+          }
+        : {},
+    }),
+  );
+  const extraFlags = (process.env.AIOPS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const nodeFlags = [...runtime.nodeFlags, ...extraFlags];
   const baseline = await startChild(
     ['-e', 'process.stdout.write("READY\\n"); setInterval(() => {}, 1000);'],
     {},
+    printsReady,
   );
-  const agent = await startChild([...nodeFlags, bundle], {
-    AIOPS_AGENT_HUB_ADDRESS: `127.0.0.1:${port}`,
-    AIOPS_AGENT_TOKEN: token,
-    AIOPS_AGENT_CLUSTER: 'bench',
-    AIOPS_AGENT_NODE_NAME: 'bench-node',
-    AIOPS_AGENT_DATA_DIR: join(dir, 'agent'),
-    AIOPS_AGENT_HTTP_ADDRESS: '127.0.0.1:0',
-    AIOPS_AGENT_LOG_LEVEL: 'warn',
-    AIOPS_AGENT_INTERVAL_MS: '1000',
-    ...(nvidiaSmi ? { AIOPS_BENCH_NVIDIA_SMI: nvidiaSmi } : {}),
-  });
+  const httpPort = await freePort();
+  const agent = await startChild(
+    [...nodeFlags, bundle, 'run'],
+    {
+      ...(runtime.env as Record<string, string>),
+      AIOPS_AGENT_CONFIG: configFile,
+      AIOPS_AGENT_COLLECTORS: gpu ? 'host,gpu' : 'host',
+      AIOPS_AGENT_HUB_ADDRESS: `127.0.0.1:${port}`,
+      AIOPS_AGENT_TOKEN: token,
+      AIOPS_AGENT_CLUSTER: 'bench',
+      AIOPS_AGENT_NODE_NAME: 'bench-node',
+      AIOPS_AGENT_DATA_DIR: join(dir, 'agent'),
+      AIOPS_AGENT_HTTP_ADDRESS: `127.0.0.1:${httpPort}`,
+      AIOPS_AGENT_LOG_LEVEL: 'warn',
+      AIOPS_AGENT_INTERVAL_MS: '1000',
+    },
+    () => serves(`http://127.0.0.1:${httpPort}/readyz`),
+  );
   try {
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const samplesBefore = store.samples.length;
@@ -140,7 +189,7 @@ async function main(): Promise<void> {
       }
     }, 0);
     const samples = store.samples.length - samplesBefore;
-    const metricsText = await (await fetch(`http://127.0.0.1:${agent.readyValue}/metrics`)).text();
+    const metricsText = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const heapMb =
       Number(/^agent_process_heap_used_bytes (\S+)/m.exec(metricsText)?.[1] ?? NaN) / 1024 / 1024;
     const agentCpuPct = ((a1.cpuSeconds - a0.cpuSeconds) / wallS) * 100;
@@ -148,7 +197,7 @@ async function main(): Promise<void> {
     const r = (n: number, d = 2) => Number(n.toFixed(d));
     process.stdout.write(
       [
-        `agent node flags: ${nodeFlags.join(' ') || '(none)'}`,
+        `agent command: node ${[...nodeFlags, bundle.replace(`${process.cwd()}/`, '')].join(' ')} run${Object.keys(runtime.env).length ? ` (env ${JSON.stringify(runtime.env)})` : ''}`,
         `sources: host${gpu ? ' + replayed 8-GPU nvidia-smi (H100 capture)' : ' (GPU replay missing: host only)'}; interval 1 s; measured ${r(wallS, 1)} s after ${WARMUP_MS / 1000} s warm-up`,
         `agent:    cpu ${r((a1.cpuSeconds - a0.cpuSeconds) * (60 / wallS))} s/min (${r(agentCpuPct)}% of one core), peak RSS ${r(a1.peakRssMb, 1)} MB (at warm-up end ${r(a0.peakRssMb, 1)} MB, now ${r(a1.rssMb, 1)} MB)`,
         `baseline: cpu ${r((b1.cpuSeconds - b0.cpuSeconds) * (60 / wallS))} s/min (${r(baseCpuPct)}% of one core), peak RSS ${r(b1.peakRssMb, 1)} MB (idle node)`,
@@ -164,7 +213,6 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     await server.stop({ timeoutMs: 1000 });
     rmSync(dir, { recursive: true, force: true });
-    rmSync(bundle, { force: true });
   }
 }
 

@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import si from 'systeminformation';
 import type { Logger } from 'pino';
+// The systeminformation parts this collector uses, not the package index:
+// the index loads all ~30 of its modules (Wi-Fi, Docker, printers, ...),
+// about 0.5 MB of code the agent would keep in memory for nothing.
+import type * as Si from 'systeminformation';
+import type { Systeminformation } from 'systeminformation';
+import { cpuTemperature } from 'systeminformation/lib/cpu.js';
+import { fsSize } from 'systeminformation/lib/filesystem.js';
+import { mem } from 'systeminformation/lib/memory.js';
+import { lazyRequire } from '../../lazy-require.js';
 import type { Collection, InventoryItem, MetricKind, Sample } from '../../model/telemetry.js';
 import type { Collector, CollectorDeps } from '../collector.js';
 import type { HostCollectorConfig } from './config.js';
@@ -123,7 +131,7 @@ export class HostCollector implements Collector {
   }
 
   private async collectMemory(add: AddFn): Promise<void> {
-    const m = await si.mem();
+    const m = await mem();
     add('host_memory_total_bytes', 'gauge', '', {}, m.total);
     add('host_memory_available_bytes', 'gauge', '', {}, m.available);
     add('host_memory_free_bytes', 'gauge', '', {}, m.free);
@@ -145,7 +153,11 @@ export class HostCollector implements Collector {
       return;
     }
     // Elsewhere systeminformation is the portable path (it has no packet counters).
-    for (const s of await si.networkStats('*')) {
+    const { networkStats } = lazyRequire('systeminformation/lib/network.js') as Pick<
+      typeof Si,
+      'networkStats'
+    >;
+    for (const s of await networkStats('*')) {
       if (this.exclude.test(s.iface)) continue;
       add('host_network_receive_bytes_total', 'counter', s.iface, {}, s.rx_bytes);
       add('host_network_transmit_bytes_total', 'counter', s.iface, {}, s.tx_bytes);
@@ -157,9 +169,9 @@ export class HostCollector implements Collector {
   }
 
   private async collectFilesystems(add: AddFn): Promise<void> {
-    let filesystems: si.Systeminformation.FsSizeData[];
+    let filesystems: Systeminformation.FsSizeData[];
     try {
-      filesystems = await si.fsSize();
+      filesystems = await fsSize();
     } catch (err) {
       this.logger.debug({ err }, 'filesystem sizes unavailable');
       return;
@@ -176,9 +188,9 @@ export class HostCollector implements Collector {
 
   /** Only sensors the machine exposes; systeminformation reports null/-1 for missing ones. */
   private async collectTemperatures(add: AddFn): Promise<void> {
-    let t: si.Systeminformation.CpuTemperatureData;
+    let t: Systeminformation.CpuTemperatureData;
     try {
-      t = await si.cpuTemperature();
+      t = await cpuTemperature();
     } catch (err) {
       this.logger.debug({ err }, 'temperatures unavailable');
       return;
