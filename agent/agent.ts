@@ -10,6 +10,7 @@ import type { AgentConfig } from './config.js';
 import { buildBatch, encodeBatchMessage, type Batch } from './encode/batch.js';
 import { SeriesRefTable } from './encode/series-refs.js';
 import { ConfigError } from './errors.js';
+import { batchCapsOf, planHubConfig, type CollectorPlan } from './hub-config.js';
 import type { AgentEvent, Collection } from './model/telemetry.js';
 import { startOpsServer } from './ops/http.js';
 import { createAgentMetrics, type AgentMetrics } from './ops/metrics.js';
@@ -198,6 +199,41 @@ export async function startAgent(
   }, BACKLOG_REPORT_INTERVAL_MS);
   backlogTimer.unref();
 
+  // Hub-pushed collector settings (Welcome and later): applied when they
+  // change, problems logged once per distinct push.
+  // Starts as the local settings, so a hub that pushes nothing changes nothing.
+  let appliedPlan = JSON.stringify(
+    scheduled.map((s): CollectorPlan => ({
+      name: s.collector.name,
+      enabled: true,
+      intervalMs: s.intervalMs,
+    })),
+  );
+  let reportedProblems = '';
+  const applyHubConfig = (collectors: Parameters<typeof planHubConfig>[0]) => {
+    const { plan, problems } = planHubConfig(
+      collectors,
+      scheduled.map((s) => ({ name: s.collector.name, intervalMs: s.intervalMs })),
+      factories.map((f) => f.name),
+    );
+    const problemKey = problems.join('\n');
+    if (problems.length > 0 && problemKey !== reportedProblems) {
+      metrics.hubConfigRejectedTotal.inc(problems.length);
+      log.warn({ problems }, 'hub collector configuration partly not applied');
+    }
+    reportedProblems = problemKey;
+    const key = JSON.stringify(plan);
+    if (key === appliedPlan) return;
+    const before = JSON.parse(appliedPlan) as CollectorPlan[];
+    for (const p of plan) {
+      const old = before.find((b) => b.name === p.name);
+      if (old?.enabled === p.enabled && old.intervalMs === p.intervalMs) continue;
+      scheduler.reconfigure(p.name, p);
+    }
+    appliedPlan = key;
+    log.info({ collectors: plan }, 'collector settings from the hub applied');
+  };
+
   sender = new Sender({
     address: config.hubAddress,
     credentials: channelCredentials(config),
@@ -212,6 +248,8 @@ export async function startAgent(
     spool,
     metrics,
     recent: (sequence) => recent.get(sequence),
+    onLimits: (limits) => batcher.setCaps(batchCapsOf(limits)),
+    onConfig: (cfg) => applyHubConfig(cfg.collectors),
     logger: log.child({ component: 'sender' }),
     ...config.sender,
   });

@@ -146,4 +146,40 @@ describe('Scheduler', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(runs).toBe(at);
   });
+
+  it('applies a new interval and a disable/enable while running (hub-pushed settings)', async () => {
+    let runs = 0;
+    const c = collector('tick', async () => {
+      runs += 1;
+      return empty();
+    });
+    const metrics = createAgentMetrics();
+    const s = new Scheduler({
+      collectors: [{ collector: c, intervalMs: 60_000, timeoutMs: 1000 }],
+      sink: () => undefined,
+      metrics,
+      logger,
+    });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    s.start();
+    await sleep(50);
+    expect(runs).toBe(1);
+    expect(s.reconfigure('tick', { enabled: true, intervalMs: 20 })).toBe(true);
+    await sleep(200);
+    expect(runs).toBeGreaterThanOrEqual(4);
+    expect(s.health()[0]).toMatchObject({ state: 'ok', intervalMs: 20 });
+    s.reconfigure('tick', { enabled: false, intervalMs: 20 });
+    await sleep(30);
+    const stopped = runs;
+    await sleep(150);
+    expect(runs).toBe(stopped);
+    expect(s.health()[0]).toMatchObject({ state: 'disabled' });
+    expect(await metrics.registry.metrics()).not.toContain('agent_collector_up{collector="tick"}');
+    s.reconfigure('tick', { enabled: true, intervalMs: 60_000 });
+    await sleep(50);
+    expect(runs).toBe(stopped + 1);
+    expect(s.health()[0]).toMatchObject({ state: 'ok', intervalMs: 60_000 });
+    expect(s.reconfigure('nope', { enabled: true, intervalMs: 100 })).toBe(false);
+    await s.stop();
+  });
 });

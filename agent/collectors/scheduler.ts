@@ -39,7 +39,9 @@ export interface SchedulerOptions {
 /** Per-collector health, for /healthz. */
 export interface CollectorHealth {
   readonly name: string;
-  readonly state: 'starting' | 'ok' | 'absent' | 'failing';
+  /** `disabled`: turned off by the hub's collector configuration. */
+  readonly state: 'starting' | 'ok' | 'absent' | 'failing' | 'disabled';
+  readonly intervalMs: number;
   readonly lastError?: string;
   readonly runs: number;
   readonly errors: number;
@@ -49,6 +51,11 @@ class TimeoutError extends Error {}
 
 interface Slot {
   readonly sc: ScheduledCollector;
+  /** The interval in force (the hub may change it); sc.intervalMs is the local one. */
+  intervalMs: number;
+  enabled: boolean;
+  /** When the last run began (the cadence is kept from it). */
+  lastBegin: number;
   started: boolean;
   /** The run in progress; a run ignoring its signal keeps this set so we never overlap it. */
   running: Promise<RunOutcome> | undefined;
@@ -77,6 +84,9 @@ export class Scheduler {
     this.now = options.now ?? Date.now;
     this.slots = options.collectors.map((sc) => ({
       sc,
+      intervalMs: sc.intervalMs,
+      enabled: true,
+      lastBegin: 0,
       started: false,
       running: undefined,
       timer: undefined,
@@ -101,10 +111,45 @@ export class Scheduler {
     return new Map(entries);
   }
 
+  /**
+   * Applies a collector's settings while running (hub-pushed configuration):
+   * a disabled collector stops being run (a run in progress finishes); a new
+   * interval takes effect from the last run's start. Returns false for an
+   * unknown collector.
+   */
+  reconfigure(name: string, settings: { readonly enabled: boolean; readonly intervalMs: number }): boolean {
+    const slot = this.slots.find((s) => s.sc.collector.name === name);
+    if (!slot) return false;
+    const wasEnabled = slot.enabled;
+    slot.enabled = settings.enabled;
+    slot.intervalMs = settings.intervalMs;
+    if (this.stopped) return true;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    if (!slot.enabled) {
+      if (wasEnabled) {
+        slot.state = 'disabled';
+        slot.lastLoggedState = 'disabled';
+        // No stale "up" for a collector that no longer runs.
+        this.options.metrics.collectorUp.remove({ collector: name });
+        this.options.metrics.collectorDurationSeconds.remove({ collector: name });
+      }
+      return true;
+    }
+    if (!wasEnabled) {
+      slot.state = 'starting';
+      this.loop(slot);
+      return true;
+    }
+    this.schedule(slot);
+    return true;
+  }
+
   health(): CollectorHealth[] {
     return this.slots.map((s) => ({
       name: s.sc.collector.name,
       state: s.state,
+      intervalMs: s.intervalMs,
       runs: s.runs,
       errors: s.errors,
       ...(s.lastError === undefined ? {} : { lastError: s.lastError }),
@@ -121,16 +166,28 @@ export class Scheduler {
   }
 
   private loop(slot: Slot): void {
-    if (this.stopped) return;
-    const begin = this.now();
-    void this.runSlot(slot).then(() => {
-      if (this.stopped) return;
-      // Keep the cadence: the next run starts one interval after this one
-      // began, or at once when the run took longer than the interval.
-      const delayMs = Math.max(0, begin + slot.sc.intervalMs - this.now());
-      slot.timer = setTimeout(() => this.loop(slot), delayMs);
-      slot.timer.unref?.();
+    if (this.stopped || !slot.enabled) return;
+    slot.lastBegin = this.now();
+    const run = this.runSlot(slot);
+    void run.then(() => {
+      // A reconfigure() meanwhile may have scheduled or disabled the slot.
+      if (slot.timer === undefined) this.schedule(slot);
     });
+  }
+
+  /**
+   * Keeps the cadence: the next run starts one interval after the last one
+   * began, or at once when that is already past (a tick that finds the
+   * previous run still going is skipped by runSlot).
+   */
+  private schedule(slot: Slot): void {
+    if (this.stopped || !slot.enabled) return;
+    const delayMs = Math.max(0, slot.lastBegin + slot.intervalMs - this.now());
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      this.loop(slot);
+    }, delayMs);
+    slot.timer.unref?.();
   }
 
   private runSlot(slot: Slot): Promise<RunOutcome> {
@@ -203,6 +260,9 @@ export class Scheduler {
       slot.state = outcome.status === 'absent' ? 'absent' : 'ok';
       slot.lastError = undefined;
     }
+    // A run that finished after the hub disabled its collector: the data is
+    // kept, the collector stays reported as disabled.
+    if (!slot.enabled) slot.state = 'disabled';
     if (slot.state !== slot.lastLoggedState) {
       const log = this.options.logger;
       const fields = { collector: name, state: slot.state, error: slot.lastError };
@@ -210,8 +270,10 @@ export class Scheduler {
       else log.info(fields, 'collector state');
       slot.lastLoggedState = slot.state;
     }
-    m.collectorUp.set({ collector: name }, up);
-    m.collectorDurationSeconds.set({ collector: name }, outcome.durationMs / 1000);
+    if (slot.enabled) {
+      m.collectorUp.set({ collector: name }, up);
+      m.collectorDurationSeconds.set({ collector: name }, outcome.durationMs / 1000);
+    }
     // Touch the counter so it is exported (as 0) before the first error.
     m.collectorErrorsTotal.inc({ collector: name }, 0);
     const base =

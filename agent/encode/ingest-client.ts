@@ -9,7 +9,10 @@ export {
   RejectReason,
   rejectReasonToJSON,
   type Ack,
+  type AgentConfig,
   type Batch,
+  type CollectorConfig,
   type Hello,
+  type Limits,
   type Welcome,
 } from '../../proto/gen/aiops/v1/ingest.js';

@@ -65,4 +65,44 @@ describe('Batcher', () => {
     b.add(coll(3));
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'disk full' }), 3);
   });
+
+  it('never exceeds the hard caps (the hub limits): splits large collections, flushes before overflowing', () => {
+    const flush = vi.fn();
+    const b = new Batcher({ maxSamples: 1000, maxBytes: 1 << 20, maxAgeMs: 60_000, flush, onError: vi.fn() });
+    b.setCaps({ maxSamples: 10 });
+    const big: Collection = {
+      ...coll(25),
+      events: [
+        {
+          timestampMs: 1,
+          kind: 'k',
+          severity: 'info',
+          source: 's',
+          entity: '',
+          message: 'm',
+          attributes: {},
+        },
+      ],
+    };
+    b.add(big);
+    b.add(coll(4));
+    b.add(coll(4));
+    b.flush();
+    const sizes = flush.mock.calls.map((c) => c[1] as number);
+    expect(sizes).toEqual([10, 10, 9, 4]);
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(33);
+    // The event travels with the first part only.
+    const events = flush.mock.calls.map((c) => (c[0] as Collection[]).flatMap((x) => x.events).length);
+    expect(events).toEqual([1, 0, 0, 0]);
+    // Lowering the caps re-splits what is pending.
+    b.add(coll(8));
+    b.setCaps({ maxSamples: 5 });
+    b.flush();
+    expect(flush.mock.calls.slice(-2).map((c) => c[1])).toEqual([5, 3]);
+    // Caps of 0 (a hub that does not say) remove them.
+    b.setCaps({ maxSamples: 0 });
+    b.add(coll(25));
+    b.flush();
+    expect(flush.mock.calls.at(-1)![1]).toBe(25);
+  });
 });

@@ -28,16 +28,57 @@ export class Batcher {
   private samples = 0;
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Hard caps from the hub (Welcome limits): no batch goes over them. */
+  private capSamples = Infinity;
+  private capBytes = Infinity;
 
   constructor(private readonly options: BatcherOptions) {}
 
+  /**
+   * Hard caps (the hub's max_samples_per_batch and a share of its message
+   * size): unlike maxSamples/maxBytes, which flush once reached, these are
+   * never exceeded. A collection larger than the cap is split; a collection
+   * that would push the pending batch over it flushes that batch first.
+   */
+  setCaps(caps: { readonly maxSamples?: number; readonly maxBytes?: number }): void {
+    this.capSamples = caps.maxSamples && caps.maxSamples > 0 ? caps.maxSamples : Infinity;
+    this.capBytes = caps.maxBytes && caps.maxBytes > 0 ? caps.maxBytes : Infinity;
+    if (this.samples > this.capSamples || this.bytes > this.capBytes) {
+      // What is pending already is over the new caps: put it through add() again.
+      const pending = this.pending;
+      this.pending = [];
+      this.samples = 0;
+      this.bytes = 0;
+      for (const c of pending) this.add(c);
+    }
+  }
+
   add(collection: Collection): void {
     if (collection.samples.length + collection.events.length + collection.inventory.length === 0) return;
-    this.pending.push(collection);
-    this.samples += collection.samples.length;
-    this.bytes +=
+    const perChunk = Math.max(1, Math.min(this.capSamples, Math.floor(this.capBytes / SAMPLE_BYTES)));
+    if (collection.samples.length > perChunk) {
+      // Events and inventory travel with the first part.
+      for (let i = 0; i < collection.samples.length; i += perChunk) {
+        this.add({
+          samples: collection.samples.slice(i, i + perChunk),
+          events: i === 0 ? collection.events : [],
+          inventory: i === 0 ? collection.inventory : [],
+        });
+      }
+      return;
+    }
+    const bytes =
       collection.samples.length * SAMPLE_BYTES +
       (collection.events.length + collection.inventory.length) * ITEM_BYTES;
+    if (
+      this.pending.length > 0 &&
+      (this.samples + collection.samples.length > this.capSamples || this.bytes + bytes > this.capBytes)
+    ) {
+      this.flush();
+    }
+    this.pending.push(collection);
+    this.samples += collection.samples.length;
+    this.bytes += bytes;
     if (this.samples >= this.options.maxSamples || this.bytes >= this.options.maxBytes) {
       this.flush();
       return;

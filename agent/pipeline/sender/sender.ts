@@ -11,8 +11,10 @@ import {
   IngestServiceClient,
   rejectReasonToJSON,
   type Ack,
+  type AgentConfig,
   type Batch,
   type Hello,
+  type Limits,
   type StreamRequest,
   type StreamResponse,
   type Welcome,
@@ -43,6 +45,10 @@ export interface SenderOptions {
    * mutated by the sender.
    */
   readonly recent?: (sequence: number) => Batch | undefined;
+  /** The hub's limits, from every Welcome (the agent sizes its batches by them). */
+  readonly onLimits?: (limits: Limits) => void;
+  /** Collector configuration the hub pushed (in Welcome or later). */
+  readonly onConfig?: (config: AgentConfig) => void;
 }
 
 export type SenderState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'rejected' | 'stopped';
@@ -53,6 +59,14 @@ const PERMANENT = new Set<number>([
   GrpcStatus.PERMISSION_DENIED,
   GrpcStatus.INVALID_ARGUMENT,
 ]);
+
+/**
+ * Codes with which the hub refuses a batch as a whole (docs/protocol.md):
+ * INVALID_ARGUMENT for a malformed one, RESOURCE_EXHAUSTED for one over the
+ * limits (samples, events, message size). RESOURCE_EXHAUSTED also means
+ * "window exceeded", which cannot happen with one batch in flight.
+ */
+const BATCH_REFUSAL = new Set<number>([GrpcStatus.INVALID_ARGUMENT, GrpcStatus.RESOURCE_EXHAUSTED]);
 
 interface StreamState {
   readonly call: ClientDuplexStream<StreamRequest, StreamResponse>;
@@ -86,6 +100,11 @@ interface StreamState {
  *   `permanentRetryMs`: a DaemonSet cannot fix itself by exiting, and an
  *   operator who rotates the token file or fixes the hub should not have
  *   to restart every agent.
+ * - A batch the hub refuses as a whole (INVALID_ARGUMENT or
+ *   RESOURCE_EXHAUSTED with that batch alone in flight) is moved to the
+ *   spool's dead-letter directory, logged and counted once, and sending
+ *   continues with the next batch. With several batches in flight the
+ *   refused one is first isolated by resending one at a time.
  */
 export class Sender {
   private readonly client: IngestServiceClient;
@@ -97,6 +116,12 @@ export class Sender {
   private lastError: string | undefined;
   /** The permanent rejection last logged, so it is logged once, not per retry. */
   private loggedRejection: string | undefined;
+  /**
+   * After the hub refused one of several batches in flight: send one batch
+   * at a time until everything up to this sequence is acked, so the refused
+   * batch is identified exactly (0: not isolating).
+   */
+  private isolateUntil = 0;
 
   constructor(private readonly options: SenderOptions) {
     this.client = new IngestServiceClient(options.address, options.credentials, {
@@ -177,11 +202,7 @@ export class Sender {
         this.onAck(s, msg.msg.ack);
         break;
       case 'config':
-        // Hub-pushed collector settings are not applied yet (docs/agent.md).
-        this.options.logger.debug(
-          { collectors: msg.msg.config.collectors.length },
-          'hub config received (ignored)',
-        );
+        this.options.onConfig?.(msg.msg.config);
         break;
     }
   }
@@ -214,6 +235,8 @@ export class Sender {
       { lastAcked: w.lastAckedSequence, window: s.window, attempts: this.attempts },
       'stream established',
     );
+    if (w.limits) this.options.onLimits?.(w.limits);
+    if (w.config) this.options.onConfig?.(w.config);
     this.pump();
   }
 
@@ -233,8 +256,13 @@ export class Sender {
     const s = this.stream;
     if (!s || !s.welcomed || s.ended || this.state !== 'streaming') return;
     const { spool, metrics, logger } = this.options;
-    while (s.inFlight.length < s.window) {
-      const records = spool.readAfter(s.readCursor, s.window - s.inFlight.length);
+    if (this.isolateUntil > 0 && spool.ackedSequence >= this.isolateUntil) {
+      logger.info({ through: this.isolateUntil }, 'batches isolated and delivered; full window again');
+      this.isolateUntil = 0;
+    }
+    const window = this.isolateUntil > 0 ? 1 : s.window;
+    while (s.inFlight.length < window) {
+      const records = spool.readAfter(s.readCursor, window - s.inFlight.length);
       if (records.length === 0) return;
       for (const rec of records) {
         s.readCursor = rec.sequence;
@@ -277,7 +305,22 @@ export class Sender {
     const message = err?.message ?? 'stream ended by the hub';
     this.lastError = message;
     let delayMs: number;
-    if (code !== undefined && PERMANENT.has(code)) {
+    const refused = code !== undefined && s.welcomed && BATCH_REFUSAL.has(code) && s.inFlight.length > 0;
+    if (refused && s.inFlight.length === 1) {
+      // The hub refused exactly this batch: resending it can only fail
+      // again, so it leaves the sending order and the next one goes out.
+      this.deadLetter(s.inFlight[0]!, GrpcStatus[code] ?? String(code), message);
+      this.state = 'backoff';
+      delayMs = this.backoff.nextDelayMs();
+    } else if (refused) {
+      this.isolateUntil = Math.max(this.isolateUntil, s.inFlight.at(-1)!);
+      this.state = 'backoff';
+      delayMs = this.backoff.nextDelayMs();
+      logger.warn(
+        { code: GrpcStatus[code], err: message, inFlight: s.inFlight.length, retryInMs: delayMs },
+        'hub refused one of the batches in flight; resending one at a time to find it',
+      );
+    } else if (code !== undefined && PERMANENT.has(code)) {
       this.state = 'rejected';
       const name = GrpcStatus[code] ?? String(code);
       metrics.senderPermanentErrorsTotal.inc({ code: name });
@@ -299,6 +342,18 @@ export class Sender {
       );
     }
     this.timer = setTimeout(() => this.connect(), delayMs);
+  }
+
+  private deadLetter(sequence: number, code: string, message: string): void {
+    const { spool, metrics, logger } = this.options;
+    const dead = spool.deadLetter(sequence, { code, message });
+    if (!dead) return;
+    metrics.senderDeadLetteredTotal.inc({ code });
+    metrics.senderDeadLetteredSamplesTotal.inc(dead.samples);
+    logger.error(
+      { sequence, samples: dead.samples, code, err: message, evictedOlder: dead.evicted },
+      'hub refused a batch; moved to the dead-letter directory, sending the next one',
+    );
   }
 
   private endStream(): void {

@@ -220,4 +220,38 @@ describe('Spool', () => {
     expect(spool.append((s) => payloadOf(s), 1)).toBe(41);
     spool.close();
   });
+
+  it('dead-letters a refused record: copied with its reason, skipped (also after a restart), bounded', () => {
+    const { dir, open } = setup({ deadLetterMaxBytes: 2 * (HEADER_BYTES + 100) });
+    let spool = open();
+    appendN(spool, 5);
+    spool.ack(1);
+    expect(spool.deadLetter(1, { code: 'X', message: 'acked already' })).toBeUndefined();
+    const dead = spool.deadLetter(3, { code: 'RESOURCE_EXHAUSTED', message: 'too big' });
+    expect(dead).toEqual({ sequence: 3, samples: 10, bytes: HEADER_BYTES + 100, evicted: 0 });
+    expect(spool.deadLetter(3, { code: 'X', message: 'twice' })).toBeUndefined();
+    expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2, 4, 5]);
+    expect(spool.stats().pendingRecords).toBe(3);
+    const dl = join(dir, 'dead-letter');
+    expect(readdirSync(dl).sort()).toEqual(['00000000000000000003.json', '00000000000000000003.rec']);
+    expect(readFileSync(join(dl, '00000000000000000003.rec')).subarray(HEADER_BYTES)).toEqual(payloadOf(3));
+    expect(JSON.parse(readFileSync(join(dl, '00000000000000000003.json'), 'utf8'))).toMatchObject({
+      sequence: 3,
+      samples: 10,
+      code: 'RESOURCE_EXHAUSTED',
+      message: 'too big',
+    });
+    spool.close();
+    spool = open();
+    expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2, 4, 5]);
+    // The bound keeps the newest two.
+    spool.deadLetter(4, { code: 'INVALID_ARGUMENT', message: 'bad' });
+    expect(spool.deadLetter(5, { code: 'INVALID_ARGUMENT', message: 'bad' })?.evicted).toBe(1);
+    expect(readdirSync(dl).filter((n) => n.endsWith('.rec'))).toEqual([
+      '00000000000000000004.rec',
+      '00000000000000000005.rec',
+    ]);
+    expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2]);
+    spool.close();
+  });
 });

@@ -8,6 +8,8 @@ import {
   readdirSync,
   readSync,
   renameSync,
+  rmSync,
+  statSync,
   ftruncateSync,
   unlinkSync,
   writeFileSync,
@@ -30,6 +32,11 @@ export interface SpoolOptions {
   readonly fsyncIntervalMs: number;
   /** Records with a larger payload are refused on write and treated as corrupt on read. */
   readonly maxRecordBytes: number;
+  /**
+   * Bound on the dead-letter directory (records the hub refused, see
+   * deadLetter()); the oldest go first. 0 keeps none (they are only skipped).
+   */
+  readonly deadLetterMaxBytes?: number;
   readonly logger: Logger;
   /** Unacknowledged data was dropped to respect maxBytes. */
   readonly onOverflow?: (drop: SpoolDrop) => void;
@@ -55,6 +62,15 @@ export interface SpoolRecord {
   readonly payload: Uint8Array;
 }
 
+/** A record moved out of the sending order because the hub refused it. */
+export interface DeadLetter {
+  readonly sequence: number;
+  readonly samples: number;
+  readonly bytes: number;
+  /** Dead-lettered records evicted to respect deadLetterMaxBytes. */
+  readonly evicted: number;
+}
+
 export interface SpoolStats {
   readonly bytes: number;
   readonly segments: number;
@@ -76,6 +92,8 @@ interface Segment {
 
 const SEGMENT_RE = /^(\d{20})\.seg$/;
 const ACKED_FILE = 'acked';
+const DEAD_LETTER_DIR = 'dead-letter';
+const DEAD_RECORD_RE = /^(\d{20})\.rec$/;
 
 /**
  * A bounded, crash-safe, append-only disk spool of encoded batches. The
@@ -94,6 +112,8 @@ export class Spool {
   private ackDirty = false;
   private fsyncTimer: NodeJS.Timeout | undefined;
   private readonly reportedCorruption = new Set<string>();
+  /** Unacked sequences the hub refused: never read again (kept until an ack passes them). */
+  private readonly skipped = new Set<number>();
   /** The segment last read, parsed; the sender reads sequentially. */
   private cache: { name: string; parsedBytes: number; buf: Buffer; records: SpoolRecord[] } | undefined;
   private closed = false;
@@ -127,7 +147,7 @@ export class Spool {
     let pending = 0;
     for (const s of this.segments) {
       bytes += s.bytes;
-      for (const q of s.sequences) if (q > this.acked) pending += 1;
+      for (const q of s.sequences) if (q > this.acked && !this.skipped.has(q)) pending += 1;
     }
     return {
       bytes,
@@ -178,7 +198,7 @@ export class Spool {
       const last = seg.sequences.at(-1);
       if (last === undefined || last <= afterSequence) continue;
       for (const rec of this.parsed(seg)) {
-        if (rec.sequence <= afterSequence) continue;
+        if (rec.sequence <= afterSequence || this.skipped.has(rec.sequence)) continue;
         out.push(rec);
         if (out.length >= max) break;
       }
@@ -197,6 +217,7 @@ export class Spool {
     // (our data directory was lost) moves our counter past it.
     if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
     this.ackDirty = true;
+    for (const q of this.skipped) if (q <= sequence) this.skipped.delete(q);
     // Acked payloads are never read again: let the read cache of the head
     // segment forget them instead of holding up to a whole segment.
     if (this.cache) this.cache.records = this.cache.records.filter((r) => r.sequence > sequence);
@@ -241,6 +262,57 @@ export class Spool {
       this.persistAcked();
       this.deleteSegment(seg);
     }
+  }
+
+  /**
+   * The hub refused record `sequence` for good (docs/agent.md, "Refused
+   * batches"): copy it to the dead-letter directory with the reason, and
+   * never read it again, so the records after it are delivered (the sender
+   * declares the gap in dropped_before). The segment keeps its bytes until
+   * acks pass it, like any other record. Undefined when no such unacked
+   * record exists.
+   */
+  deadLetter(sequence: number, reason: { code: string; message: string }): DeadLetter | undefined {
+    if (this.closed || sequence <= this.acked || this.skipped.has(sequence)) return undefined;
+    const rec = this.readAfter(sequence - 1, 1)[0];
+    if (rec?.sequence !== sequence) return undefined;
+    this.skipped.add(sequence);
+    const dir = join(this.options.dir, DEAD_LETTER_DIR);
+    const max = this.options.deadLetterMaxBytes ?? 16 * 1024 * 1024;
+    const record = encodeRecord(sequence, rec.samples, rec.payload);
+    let evicted = 0;
+    if (max > 0) {
+      mkdirSync(dir, { recursive: true });
+      const base = join(dir, String(sequence).padStart(20, '0'));
+      // The reason first: a crash between the two files leaves a reason
+      // without a record, never a record the agent would not skip.
+      writeFileSync(
+        `${base}.json`,
+        `${JSON.stringify({ sequence, samples: rec.samples, bytes: record.length, code: reason.code, message: reason.message, atMs: Date.now() })}\n`,
+      );
+      writeFileSync(`${base}.rec.tmp`, record);
+      renameSync(`${base}.rec.tmp`, `${base}.rec`);
+      evicted = this.boundDeadLetters(dir, max);
+    }
+    return { sequence, samples: rec.samples, bytes: record.length, evicted };
+  }
+
+  /** Deletes the oldest dead letters until the directory holds at most `max` bytes of records. */
+  private boundDeadLetters(dir: string, max: number): number {
+    const files = readdirSync(dir)
+      .filter((n) => DEAD_RECORD_RE.test(n))
+      .sort()
+      .map((name) => ({ name, bytes: statSync(join(dir, name)).size }));
+    let total = files.reduce((n, f) => n + f.bytes, 0);
+    let evicted = 0;
+    for (const f of files) {
+      if (total <= max) break;
+      unlinkSync(join(dir, f.name));
+      rmSync(join(dir, f.name.replace(/\.rec$/, '.json')), { force: true });
+      total -= f.bytes;
+      evicted += 1;
+    }
+    return evicted;
   }
 
   /** Flushes to disk (per policy) and closes files; safe twice. */
@@ -303,6 +375,15 @@ export class Spool {
         seg.bytes = tail.offset;
       }
       this.segments.push(seg);
+    }
+    // Refused records stay skipped across restarts (until an ack passes them).
+    try {
+      for (const name of readdirSync(join(dir, DEAD_LETTER_DIR))) {
+        const m = /^(\d{20})\.(rec|json)$/.exec(name);
+        if (m && Number(m[1]) > this.acked) this.skipped.add(Number(m[1]));
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const lastWritten = Math.max(0, ...this.segments.map((s) => s.sequences.at(-1) ?? s.firstSequence - 1));
     this.nextSequence = Math.max(lastWritten, this.acked) + 1;

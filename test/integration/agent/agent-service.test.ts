@@ -45,22 +45,26 @@ describeWithComponent('PostgreSQL', pgMissing, 'startAgent with the host collect
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  function agentConfig(cluster: string, token: string) {
+  function agentConfig(
+    cluster: string,
+    token: string,
+    opts: { hubPort?: number; maxAgeMs?: number; intervalMs?: number } = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'aiops-agent-svc-'));
     dirs.push(dir);
     return loadAgentConfig({
       env: {},
       factories: [hostCollectorFactory],
       overrides: {
-        hubAddress: `127.0.0.1:${port}`,
+        hubAddress: `127.0.0.1:${opts.hubPort ?? port}`,
         token,
         cluster,
         nodeName: `node-${cluster}`,
         dataDir: join(dir, 'agent'),
         httpAddress: '127.0.0.1:0',
-        batch: { maxAgeMs: 100 },
+        batch: { maxAgeMs: opts.maxAgeMs ?? 100 },
         sender: { permanentRetryMs: 60_000, backoffInitialMs: 100 },
-        collectors: { host: { intervalMs: 500 } },
+        collectors: { host: { intervalMs: opts.intervalMs ?? 500 } },
       },
     });
   }
@@ -145,6 +149,105 @@ describeWithComponent('PostgreSQL', pgMissing, 'startAgent with the host collect
       expect(await scrapeMetric(agent.httpPort!, 'agent_spool_records')).toBeGreaterThan(0);
     } finally {
       await agent.stop();
+    }
+  });
+
+  /** A second ingest server over the same store, with its own limits or collector configuration. */
+  async function otherHub(options: Partial<Parameters<typeof createIngestServer>[0]>) {
+    const registry = new Registry();
+    const hub = createIngestServer({ store, logger: pino({ level: 'silent' }), registry, ...options });
+    return { hub, registry, port: await hub.start('127.0.0.1:0') };
+  }
+
+  it("sizes its batches by the hub's Welcome limits: nothing refused, everything stored", async () => {
+    const { hub, registry, port: hubPort } = await otherHub({ limits: { maxSamplesPerBatch: 20 } });
+    const { token } = await store.enrollmentTokens.create('svc-limits', 'test');
+    // One host run is well over 20 samples; the first flush (2 s) comes after Welcome.
+    const agent = await startAgent(
+      agentConfig('svc-limits', token, { hubPort, maxAgeMs: 2000 }),
+      pino({ level: 'silent' }),
+      { factories: [hostCollectorFactory] },
+    );
+    try {
+      await waitFor(
+        'ten batches acked',
+        async () =>
+          (await scrapeMetric(agent.httpPort!, 'agent_spool_acked_sequence')) >= 10 ? true : undefined,
+        30_000,
+      );
+      const collected = await scrapeMetric(
+        agent.httpPort!,
+        'agent_samples_collected_total{collector="host"}',
+      );
+      expect(collected).toBeGreaterThan(20);
+      expect(await scrapeMetric(agent.httpPort!, 'agent_sender_reconnects_total')).toBe(0);
+      expect(await scrapeMetric(agent.httpPort!, 'agent_sender_dead_lettered_samples_total')).toBe(0);
+      // The hub saw no stream errors and only batches within its limit.
+      const hubMetrics = await registry.getMetricsAsJSON();
+      const errors = hubMetrics.find((m) => m.name.includes('stream_errors'));
+      expect(errors?.values.reduce((n, v) => n + v.value, 0) ?? 0).toBe(0);
+      const r = await db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM samples s JOIN series x ON x.id = s.series_id WHERE x.cluster = 'svc-limits'`,
+      );
+      expect(Number(r.rows[0]!.n)).toBeGreaterThan(20 * 9);
+    } finally {
+      await agent.stop();
+      await hub.stop({ timeoutMs: 2000 });
+    }
+  });
+
+  it('applies the collector settings the hub pushes (Welcome and later), reports what it cannot apply', async () => {
+    const { hub, port: hubPort } = await otherHub({
+      collectors: [
+        { name: 'host', enabled: true, intervalMs: 200 },
+        { name: 'nope', enabled: true, intervalMs: 1000 },
+      ],
+    });
+    const { token } = await store.enrollmentTokens.create('svc-config', 'test');
+    const agent = await startAgent(
+      agentConfig('svc-config', token, { hubPort, intervalMs: 60_000 }),
+      pino({ level: 'silent' }),
+      { factories: [hostCollectorFactory] },
+    );
+    const health = async () =>
+      (await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json()) as {
+        collectors: { name: string; state: string; intervalMs: number; runs: number }[];
+      };
+    try {
+      // Locally every 60 s; the hub says 200 ms.
+      await waitFor(
+        'hub interval applied',
+        async () => ((await health()).collectors[0]!.runs >= 5 ? true : undefined),
+        10_000,
+      );
+      expect((await health()).collectors[0]).toMatchObject({ name: 'host', intervalMs: 200 });
+      expect(await scrapeMetric(agent.httpPort!, 'agent_hub_config_rejected_total')).toBe(1);
+
+      hub.setCollectors([{ name: 'host', enabled: false, intervalMs: 0 }]);
+      await waitFor(
+        'disabled',
+        async () => ((await health()).collectors[0]!.state === 'disabled' ? true : undefined),
+        10_000,
+      );
+      const runs = (await health()).collectors[0]!.runs;
+      await new Promise((r) => setTimeout(r, 800));
+      expect((await health()).collectors[0]!.runs).toBeLessThanOrEqual(runs + 1);
+
+      // An empty list: back to the local settings.
+      hub.setCollectors([]);
+      await waitFor(
+        'local settings again',
+        async () => {
+          const c = (await health()).collectors[0]!;
+          return c.state === 'ok' && c.intervalMs === 60_000 ? true : undefined;
+        },
+        10_000,
+      );
+      // The unknown collector was reported once, not again on later pushes.
+      expect(await scrapeMetric(agent.httpPort!, 'agent_hub_config_rejected_total')).toBe(1);
+    } finally {
+      await agent.stop();
+      await hub.stop({ timeoutMs: 2000 });
     }
   });
 });

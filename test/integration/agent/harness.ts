@@ -133,16 +133,21 @@ export interface SpooledRecord {
   readonly offset: number;
   readonly sizeBytes: number;
   readonly sequence: number;
+  /** Samples in the record (its header), test values and others. */
+  readonly samples: number;
   readonly values: number[];
 }
 
-/** Reads the agent's spool files (read-only) and decodes the test values of every valid record. */
-export function readSpool(spoolDir: string): SpooledRecord[] {
+/**
+ * Reads the agent's spool files (read-only) and decodes the test values of
+ * every valid record; `ext` 'rec' reads the dead-letter directory instead.
+ */
+export function readSpool(spoolDir: string, ext: 'seg' | 'rec' = 'seg'): SpooledRecord[] {
   const out: SpooledRecord[] = [];
   let names: string[] = [];
   try {
     names = readdirSync(spoolDir)
-      .filter((n) => n.endsWith('.seg'))
+      .filter((n) => n.endsWith(`.${ext}`))
       .sort();
   } catch {
     return out;
@@ -155,7 +160,14 @@ export function readSpool(spoolDir: string): SpooledRecord[] {
         batch.series.filter((s) => s.metric === 'test_sequence_value').map((s) => s.ref),
       );
       const values = batch.samples.filter((s) => testRefs.has(s.ref)).flatMap((s) => s.values);
-      out.push({ segment, offset: r.offset, sizeBytes: r.sizeBytes, sequence: r.sequence, values });
+      out.push({
+        segment,
+        offset: r.offset,
+        sizeBytes: r.sizeBytes,
+        sequence: r.sequence,
+        samples: r.samples,
+        values,
+      });
     }
   }
   return out;

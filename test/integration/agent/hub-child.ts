@@ -13,7 +13,14 @@ const store = await openStore(
   { databaseUrl: process.env.AIOPS_TEST_HUB_DB!, dataDir: '', retentionDays: 3650 },
   logger,
 );
-const server = createIngestServer({ store, logger, registry: new Registry() });
+// A hub with a lower max_samples_per_batch refuses bigger batches (the refused-batch test).
+const maxSamplesPerBatch = Number(process.env.AIOPS_TEST_HUB_MAX_SAMPLES_PER_BATCH ?? 0);
+const server = createIngestServer({
+  store,
+  logger,
+  registry: new Registry(),
+  ...(maxSamplesPerBatch > 0 ? { limits: { maxSamplesPerBatch } } : {}),
+});
 const port = await server.start(`127.0.0.1:${process.env.AIOPS_TEST_HUB_PORT ?? '0'}`);
 process.stdout.write(`READY ${port}\n`);
 process.once('SIGTERM', () => {

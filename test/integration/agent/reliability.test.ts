@@ -59,7 +59,7 @@ describeWithComponent(
     /** One scenario's hub, agent and files; a distinct cluster keeps scenarios apart in the database. */
     async function scenario(
       name: string,
-      opts: { limit: number; spoolMaxBytes?: number; segmentBytes?: number },
+      opts: { limit: number; spoolMaxBytes?: number; segmentBytes?: number; hubMaxSamplesPerBatch?: number },
     ) {
       const dir = mkdtempSync(join(tmpdir(), `aiops-rel-${name}-`));
       dirs.push(dir);
@@ -76,6 +76,7 @@ describeWithComponent(
       const hub = new Child('hub-child.ts', {
         AIOPS_TEST_HUB_DB: dbUrl,
         AIOPS_TEST_HUB_PORT: String(hubPort),
+        AIOPS_TEST_HUB_MAX_SAMPLES_PER_BATCH: String(opts.hubMaxSamplesPerBatch ?? 0),
       });
       const agentEnv: Record<string, string> = {
         AIOPS_AGENT_HUB_ADDRESS: `127.0.0.1:${hubPort}`,
@@ -272,6 +273,74 @@ describeWithComponent(
             reason: 'crc_mismatch',
           }),
         ]);
+      } finally {
+        await s.stop();
+      }
+    }, 120_000);
+
+    it('moves a batch the hub refuses to the dead-letter directory, counts it once, and delivers the next ones', async () => {
+      const limit = 200;
+      const hubMax = 20;
+      const s = await scenario('refused', { limit, hubMaxSamplesPerBatch: hubMax });
+      const spoolDir = join(s.agentEnv.AIOPS_AGENT_DATA_DIR!, 'spool');
+      try {
+        // Hub away and big batches (up to 1 s of collections): the spool fills
+        // with batches over the limit the hub will announce.
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_SAMPLES = '1000';
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_AGE_MS = '1000';
+        await s.agent.start();
+        await s.generationDone();
+        await s.agent.kill('SIGTERM'); // flushes everything to the spool
+        const spooled = readSpool(spoolDir);
+        const oversize = spooled.filter((r) => r.samples > hubMax);
+        const refusedValues = oversize.flatMap((r) => r.values).sort((a, b) => a - b);
+        expect(oversize.length).toBeGreaterThan(0);
+
+        // Then the hub is up and the agent generates 200 more values after
+        // the refused batches (in small batches again).
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_SAMPLES = String(BATCH_SAMPLES);
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_AGE_MS = '50';
+        s.agentEnv.AIOPS_TEST_SEQ_LIMIT = String(2 * limit);
+        await s.hub.start();
+        await s.agent.start();
+        await waitFor('generation', async () => (s.nextValue() > 2 * limit ? true : undefined), 60_000);
+        await s.drained();
+        // Every refused batch is in the dead-letter directory, byte for byte,
+        // with its reason; batches built after Welcome respect the hub's limit.
+        const dead = readSpool(join(spoolDir, 'dead-letter'), 'rec');
+        const lastSpooled = spooled.at(-1)!.sequence;
+        expect(dead.filter((r) => r.sequence <= lastSpooled).map((r) => r.sequence)).toEqual(
+          oversize.map((r) => r.sequence),
+        );
+        // (A batch of health samples built in the moment before the restarted
+        // agent's Welcome may be refused too; it holds no test values.)
+        expect(dead.every((r) => r.samples > hubMax)).toBe(true);
+        expect(dead.flatMap((r) => r.values).sort((a, b) => a - b)).toEqual(refusedValues);
+        const reason = JSON.parse(
+          readFileSync(join(spoolDir, 'dead-letter', `${dead[0]!.segment.replace('.rec', '.json')}`), 'utf8'),
+        ) as { code: string; message: string };
+        expect(reason.code).toBe('RESOURCE_EXHAUSTED');
+        expect(reason.message).toContain('max_samples_per_batch');
+        // Everything else is stored exactly once.
+        const stored = await storedValues(db, s.cluster);
+        const expected = range(1, 2 * limit).filter((v) => !refusedValues.includes(v));
+        expect(stored).toEqual(expected);
+        // Counted and logged once per refused batch: no retry loop.
+        const port = s.agent.readyValue;
+        expect(
+          await scrapeMetric(port, 'agent_sender_dead_lettered_batches_total{code="RESOURCE_EXHAUSTED"}'),
+        ).toBe(dead.length);
+        expect(await scrapeMetric(port, 'agent_sender_dead_lettered_samples_total')).toBe(
+          dead.reduce((n, r) => n + r.samples, 0),
+        );
+        expect(s.agent.stderr.split('\n').filter((l) => l.includes('hub refused a batch'))).toHaveLength(
+          dead.length,
+        );
+        // Still streaming after the refusals.
+        const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
+          sender: { state: string };
+        };
+        expect(health.sender.state).toBe('streaming');
       } finally {
         await s.stop();
       }
