@@ -75,7 +75,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'aiops-nextgen hub API',
         version: '1',
         description:
-          'Fleet telemetry for GPU and telco Kubernetes clusters. Errors are application/problem+json.',
+          'Fleet telemetry for GPU and telco Kubernetes clusters. Errors are application/problem+json. ' +
+          'A route given ?cluster= (or a cluster in its path) needs its permission on that cluster; a list ' +
+          'without one answers the clusters the caller may see. Paged lists return nextCursor: pass it as ' +
+          'cursor until it is null.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
