@@ -426,7 +426,9 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
         response: {
           200: Type.Object({
             entries: Type.Array(AuditEntrySchema),
-            nextCursor: Type.Optional(Type.String()),
+            nextCursor: Type.Union([Type.String(), Type.Null()], {
+              description: 'cursor of the next page; null when this page is the last',
+            }),
           }),
           ...problemResponses,
         },
@@ -443,10 +445,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
         // Entries without a cluster (failed logins, hub-wide actions) only at all-clusters scope.
         clusters: cluster === undefined ? clusters : [cluster],
         beforeId: q.cursor === undefined ? undefined : Number(q.cursor),
-        limit: q.limit,
+        // One more than asked tells whether another page exists (no empty last page).
+        limit: q.limit + 1,
       });
-      const last = entries.at(-1);
-      return { entries, nextCursor: entries.length === q.limit && last ? String(last.id) : undefined };
+      const page = entries.slice(0, q.limit);
+      const last = page.at(-1);
+      return { entries: page, nextCursor: entries.length > q.limit && last ? String(last.id) : null };
     },
   );
 };

@@ -434,6 +434,14 @@ function scopedListSuite(engine: Engine): void {
     expect(west!.lastSeenMs).toBe(baseMs);
   });
 
+  it('pages the audit log to a null cursor, within the caller’s scope', async () => {
+    const all = await pageThrough<{ cluster?: string }>('/api/v1/audit?limit=1', 'entries', keys.adminAll);
+    expect(all.items.map((e) => e.cluster).sort()).toEqual([EAST, WEST].sort());
+    expect(all.sizes).toEqual([1, 1]);
+    const own = await pageThrough<{ cluster?: string }>('/api/v1/audit?limit=1', 'entries', keys.adminEast);
+    expect(own.items.map((e) => e.cluster)).toEqual([EAST]);
+  });
+
   it('pages agents and fleet nodes by cursor, within the caller’s scope', async () => {
     for (const cluster of [EAST, WEST]) {
       for (let i = 0; i < 4; i++) {
