@@ -24,7 +24,6 @@ import { formatAddress, type HubConfig } from './config.js';
 import { createIngestServer, type IngestServer } from './ingest/server.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
-import { DEFAULT_STREAM_CONFIG } from './stream/config.js';
 import { registerStreamRoute } from './stream/route.js';
 
 /** A running hub: its listening addresses, its parts for the caller's use, and stop(). */
@@ -206,7 +205,7 @@ export async function startHub(config: HubConfig, logger: Logger): Promise<Hub> 
                 principalName: denied.principal.name,
                 cluster: denied.cluster,
                 method: 'GET',
-                path: DEFAULT_STREAM_CONFIG.path,
+                path: denied.path,
                 reason: denied.reason,
                 remoteAddr: denied.remoteAddr,
               }),

@@ -132,6 +132,24 @@ export class Downsampler {
     this.pending = still;
   }
 
+  /**
+   * Forgets every series `keep` refuses, pending aggregate included (the
+   * subscription lost access to its cluster: nothing of it may be emitted
+   * later). Returns how many folded points were dropped that way.
+   */
+  retain(keep: (series: StoredSeries) => boolean): number {
+    let dropped = 0;
+    for (const [id, state] of this.states) {
+      if (keep(state.series)) continue;
+      this.states.delete(id);
+      if (state.queued) dropped += state.count;
+    }
+    if (dropped > 0 || this.pending.some((st) => !keep(st.series))) {
+      this.pending = this.pending.filter((st) => keep(st.series));
+    }
+    return dropped;
+  }
+
   /** Series refused so far are not tracked; this is the number tracked. */
   get seriesCount(): number {
     return this.states.size;

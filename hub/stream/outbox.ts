@@ -155,7 +155,7 @@ export class Outbox {
     let samples = 0;
     if (queue !== undefined) {
       samples = queue.refs.length;
-      reset(queue, null);
+      reset(queue, false);
       queue.registered = false;
       this.queues.delete(subId);
     }
@@ -174,7 +174,7 @@ export class Outbox {
     for (const list of this.events.values()) counts.events += list.length;
     for (const list of this.anomalies.values()) counts.anomalies += list.length;
     for (const queue of this.queues.values()) {
-      reset(queue, null);
+      reset(queue, false);
       queue.registered = false;
     }
     this.queues.clear();
@@ -229,7 +229,7 @@ export class Outbox {
     out += '}';
     if (this.coalescedSinceFrame > 0) out += `,"coalesced":${this.coalescedSinceFrame}`;
     out += '}';
-    for (const queue of this.queues.values()) reset(queue, this.coalescing ? new Map() : null);
+    for (const queue of this.queues.values()) reset(queue, this.coalescing);
     if (extra) {
       this.events = new Map();
       this.anomalies = new Map();
@@ -242,12 +242,12 @@ export class Outbox {
   }
 }
 
-function reset(queue: SampleQueue, index: Map<number, number> | null): void {
-  if (queue.refs.length > 0) {
-    queue.refs = [];
-    queue.tuples = [];
-  }
-  queue.index = index;
+function reset(queue: SampleQueue, coalescing: boolean): void {
+  queue.refs.length = 0;
+  queue.tuples.length = 0;
+  if (!coalescing) queue.index = null;
+  else if (queue.index === null) queue.index = new Map();
+  else queue.index.clear();
 }
 
 function push(map: Map<string, string[]>, key: string, value: string): void {

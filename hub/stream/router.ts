@@ -7,8 +7,13 @@ import type { Subscription } from './subscription.js';
 interface CacheEntry {
   readonly series: StoredSeries;
   readonly subs: Subscription[];
-  /** Parallel to subs: the series' state in each subscription's downsampler (undefined: over its series limit). */
-  readonly states: (SeriesState | undefined)[];
+  /**
+   * Parallel to subs: the series' state in each subscription's downsampler
+   * (undefined: over its series limit; null: not looked up yet, resolved
+   * when the series next has a sample, so a new subscription spends its
+   * series budget on live series, not on every cached one).
+   */
+  readonly states: (SeriesState | undefined | null)[];
 }
 
 interface Route {
@@ -76,7 +81,7 @@ export class Router {
       for (const entry of route.cache.values()) {
         if (sub.wantsSeries(entry.series)) {
           entry.subs.push(sub);
-          entry.states.push(sub.downsampler?.stateFor(entry.series));
+          entry.states.push(null);
         }
       }
     }
@@ -145,7 +150,9 @@ export class Router {
             : undefined;
         for (let i = 0; i < subs.length; i++) {
           const sub = subs[i] as Subscription;
-          sub.sink.offerSamples(sub, states[i], sample.timestampsMs, sample.values, encoded, nowMs);
+          let state = states[i];
+          if (state === null) state = states[i] = sub.downsampler?.stateFor(sample.series);
+          sub.sink.offerSamples(sub, state, sample.timestampsMs, sample.values, encoded, nowMs);
         }
       }
     }

@@ -265,9 +265,10 @@ export class ClientSession implements SubscriptionSink {
     }
     if (this.ended || this.closing !== undefined) return;
     if (!access.ok) {
-      this.deps.metrics.badMessages.inc({ code: 'forbidden' });
       this.audit('forbidden', msg.stream, msg.selector.cluster, access.message);
-      return this.sendError('forbidden', access.message, msg.id);
+      // Counted like a bad message: a client that keeps asking for what it
+      // may not see is closed (1008) before it can flood the audit log.
+      return this.reject('forbidden', access.message, msg.id);
     }
     const rateHz = Math.min(msg.maxRateHz ?? this.deps.config.maxRateHz, this.deps.config.maxRateHz);
     const intervalMs = Math.round(1000 / rateHz);
@@ -394,9 +395,17 @@ export class ClientSession implements SubscriptionSink {
         this.removeSubscription(sub, 'revoked');
         this.sendError('forbidden', `access revoked: ${access.message}`, sub.id);
       } else if (!sameAccess(sub, access)) {
-        // The principal's cluster scope changed: move the subscription to the new channels.
+        // The principal's cluster scope changed: move the subscription to the
+        // new channels. What it had queued is dropped (counted as rescoped),
+        // and its downsampler forgets the clusters it may no longer see, so
+        // no pending aggregate of theirs is emitted later.
         this.removeSubscription(sub, 'rescoped');
         const next = sub.withAccess(access.busKeys, access.allowed);
+        const allowed = access.allowed;
+        const folded = sub.downsampler?.retain((s) => allowed === null || allowed.has(s.cluster)) ?? 0;
+        if (folded > 0) {
+          this.deps.metrics.messagesDropped.inc({ stream: 'samples', reason: 'rescoped' }, folded);
+        }
         this.subs.set(next.id, next);
         this.deps.router.add(next);
         this.deps.metrics.subscriptions.inc({ stream: next.stream });
@@ -418,6 +427,7 @@ export class ClientSession implements SubscriptionSink {
       this.deps.onAccessDenied?.({
         outcome,
         action: stream === undefined ? 'stream' : `watch ${RESOURCE[stream]}`,
+        path: this.deps.config.path,
         principal: this.principal,
         ...(cluster === undefined ? {} : { cluster }),
         reason,

@@ -28,6 +28,8 @@ export interface StreamAccessDenied {
   readonly outcome: 'forbidden' | 'unauthenticated';
   /** `watch telemetry` etc.; `stream` for connection-level refusals. */
   readonly action: string;
+  /** The stream endpoint's URL path. */
+  readonly path: string;
   readonly principal: Principal;
   readonly cluster?: string;
   readonly reason: string;
@@ -69,6 +71,8 @@ export class StreamHub {
   accept(ws: WebSocket, principal: Principal, credentials: Credentials, remoteAddr?: string): void {
     if (this.stopped) {
       ws.close(CloseCode.goingAway, 'server shutting down');
+      // As for sessions: a client that does not complete the close handshake is cut off.
+      setTimeout(() => ws.terminate(), 1000).unref();
       return;
     }
     const session = new ClientSession(

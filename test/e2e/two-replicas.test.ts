@@ -329,6 +329,9 @@ describeWithComponent(
       const { a, b, adminToken, enrollment, viewerKey, cluster } = env!;
       const watcher = await Watcher.open(b, viewerKey, cluster);
       watchers.push(watcher);
+      // A watches another cluster: with per-cluster channels Redis still sends A nothing of this one.
+      const elsewhere = await Watcher.open(a, adminToken, `${cluster}-elsewhere`);
+      watchers.push(elsewhere);
       const agent = new Agent(a.grpcAddress, enrollment, cluster, 'agent-on-a', 'node-a');
       agents.push(agent);
 
@@ -348,7 +351,7 @@ describeWithComponent(
         node: 'node-a',
         kind: 'gpu_xid',
       });
-      // Per-cluster channels: A has no subscriber, so Redis sends it nothing; B got it over Redis.
+      // Per-cluster channels: A has no subscriber for this cluster, so Redis sends it nothing; B got it over Redis.
       expect(await metric(a, adminToken, 'aiops_bus_received_batches_total', 'bus="redis"')).toBe(0);
       expect(await metric(b, adminToken, 'aiops_bus_received_batches_total', 'bus="redis"')).toBeGreaterThan(
         0,

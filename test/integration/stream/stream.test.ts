@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../hub/bus/memory-bus.js';
 import { CloseCode } from '../../../hub/stream/protocol.js';
+import type { StreamAccessDenied } from '../../../hub/stream/stream-hub.js';
 import {
   GrantTable,
   TestClient,
@@ -85,14 +86,26 @@ describe('WebSocket stream', () => {
       );
     });
 
-    it('closes with 4003 when re-authentication finds the token revoked', async () => {
-      hub = await startHub(bus, tokens, grants, { reauthIntervalMs: 200 });
+    it('closes with 4003 when re-authentication finds the token revoked, and reports it for the audit log', async () => {
+      const denied: StreamAccessDenied[] = [];
+      hub = await startHub(
+        bus,
+        tokens,
+        grants,
+        { reauthIntervalMs: 200 },
+        { onAccessDenied: (d) => denied.push(d) },
+      );
       tokens.add('revocable', user('alice'));
       const c = await connect('revocable');
       const other = await connect('alice-token');
       tokens.revoke('revocable');
       expect(await c.waitClosed(3000)).toBe(CloseCode.credentialsRevoked);
       expect(other.closeCode).toBeUndefined();
+      expect(denied).toEqual([
+        expect.objectContaining({ outcome: 'unauthenticated', action: 'stream', path: '/api/v1/stream' }),
+      ]);
+      expect(denied[0]!.principal.id).toBe('alice');
+      expect(JSON.stringify(denied)).not.toContain('revocable');
     });
   });
 
@@ -151,6 +164,90 @@ describe('WebSocket stream', () => {
       await new Promise((r) => setTimeout(r, 150));
       expect(c.samples('all')).toEqual([[1, 1, 1]]);
       expect(hub.hub.busKeys()).toEqual(['c1']);
+    });
+
+    it('RBAC narrowed while subscribed: the lost cluster stops at once, pending aggregates included, and it is audited', async () => {
+      await hub.close();
+      const denied: StreamAccessDenied[] = [];
+      hub = await startHub(
+        bus,
+        tokens,
+        grants,
+        { reauthIntervalMs: 200 },
+        { onAccessDenied: (d) => denied.push(d) },
+      );
+      tokens.add('dave-token', user('dave'));
+      grants.grant('dave', 'telemetry', ['c1', 'c2']);
+      const c = await connect('dave-token');
+      // One point per series per 2 s: a second point within that is held as a pending aggregate.
+      c.send({ type: 'subscribe', id: 'all', stream: 'samples', selector: {}, maxRateHz: 0.5 });
+      await c.waitFor((m) => m.type === 'ack' && m.id === 'all');
+      const c2 = series(9, { cluster: 'c2' });
+      bus.publish(batch('c2', [{ series: c2, timestampsMs: [1], values: [1] }]));
+      await eventually(async () => expect(c.samples('all')).toEqual([[9, 1, 1]]));
+      bus.publish(batch('c2', [{ series: c2, timestampsMs: [2], values: [2] }]));
+      grants.grant('dave', 'telemetry', ['c1']);
+      await eventually(async () => expect(hub.hub.busKeys()).toEqual(['c1']));
+      bus.publish(batch('c1', [{ series: series(1), timestampsMs: [3], values: [3] }]));
+      await eventually(async () => expect(c.samples('all')).toContainEqual([1, 3, 3]));
+      // Past the 2 s interval the pending c2 aggregate would have been emitted.
+      await new Promise((r) => setTimeout(r, 2300));
+      expect(c.samples('all').filter((t) => t[0] === 9)).toEqual([[9, 1, 1]]);
+      expect(c.closeCode).toBeUndefined();
+      expect(denied).toEqual([]);
+    });
+
+    it('refused subscriptions are audited and count as bad messages, so they cannot flood the audit log', async () => {
+      await hub.close();
+      const denied: StreamAccessDenied[] = [];
+      hub = await startHub(
+        bus,
+        tokens,
+        grants,
+        { maxBadMessages: 3 },
+        { onAccessDenied: (d) => denied.push(d) },
+      );
+      tokens.add('erin-token', user('erin'));
+      grants.grant('erin', 'telemetry', ['c1']);
+      const c = await connect('erin-token');
+      for (let i = 0; i < 10; i++) {
+        c.send({ type: 'subscribe', id: `x${i}`, stream: 'samples', selector: { cluster: 'c2' } });
+      }
+      expect(await c.waitClosed(3000)).toBe(CloseCode.policyViolation);
+      expect(denied.length).toBeGreaterThanOrEqual(1);
+      expect(denied.length).toBeLessThanOrEqual(4);
+      expect(denied[0]).toMatchObject({ outcome: 'forbidden', action: 'watch telemetry', cluster: 'c2' });
+    });
+
+    it('a new subscription spends its series budget on live series, not on every series seen before', async () => {
+      await hub.close();
+      hub = await startHub(bus, tokens, grants, { maxSeriesPerSubscription: 2 });
+      const wide = await connect('alice-token');
+      wide.send({ type: 'subscribe', id: 'w', stream: 'samples', selector: {} });
+      await wide.waitFor((m) => m.type === 'ack');
+      // Three series are seen (and cached by the router) and then go quiet.
+      bus.publish(
+        batch(
+          'c1',
+          [1, 2, 3].map((id) => ({ series: series(id), timestampsMs: [1], values: [id] })),
+        ),
+      );
+      await wide.waitFor((m) => m.type === 'data');
+      const late = await connect('alice-token');
+      late.send({ type: 'subscribe', id: 'l', stream: 'samples', selector: {} });
+      await late.waitFor((m) => m.type === 'ack');
+      bus.publish(
+        batch(
+          'c1',
+          [4, 5].map((id) => ({ series: series(id), timestampsMs: [2], values: [id] })),
+        ),
+      );
+      await eventually(async () =>
+        expect(late.samples('l').sort()).toEqual([
+          [4, 2, 4],
+          [5, 2, 5],
+        ]),
+      );
     });
 
     it('delivers events (never coalesced) and anomalies by selector', async () => {

@@ -17,7 +17,7 @@ import type { StoredSeries } from '../../../hub/store/store.js';
 import type { StreamConfig } from '../../../hub/stream/config.js';
 import { bearerProtocol } from '../../../hub/stream/credentials.js';
 import { STREAM_SUBPROTOCOL } from '../../../hub/stream/protocol.js';
-import { registerStreamRoute } from '../../../hub/stream/route.js';
+import { registerStreamRoute, type StreamRouteDeps } from '../../../hub/stream/route.js';
 import type { StreamHub } from '../../../hub/stream/stream-hub.js';
 
 /**
@@ -85,11 +85,20 @@ export async function startHub(
   authenticator: Authenticator,
   authorizer: Authorizer,
   config: Partial<StreamConfig> = {},
+  hooks: Pick<StreamRouteDeps, 'onAccessDenied'> = {},
 ): Promise<TestHub> {
   const app = fastify({ logger: false });
   const registry = new Registry();
   const logger = pino({ level: process.env.AIOPS_TEST_LOG ?? 'silent' });
-  const hub = await registerStreamRoute(app, { bus, authenticator, authorizer, logger, registry, config });
+  const hub = await registerStreamRoute(app, {
+    bus,
+    authenticator,
+    authorizer,
+    logger,
+    registry,
+    config,
+    ...hooks,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
