@@ -105,4 +105,18 @@ describe('Batcher', () => {
     b.flush();
     expect(flush.mock.calls.at(-1)![1]).toBe(25);
   });
+
+  it('with maxAgeMs 0 writes through: one flush right after the code that added, never inside add()', async () => {
+    const flush = vi.fn();
+    const b = new Batcher({ maxSamples: 1000, maxBytes: 1 << 20, maxAgeMs: 0, flush, onError: vi.fn() });
+    b.add(coll(2));
+    b.add(coll(3));
+    expect(flush).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(flush).toHaveBeenCalledTimes(1);
+    expect(flush.mock.calls[0]![1]).toBe(5);
+    b.add(coll(1));
+    await Promise.resolve();
+    expect(flush).toHaveBeenCalledTimes(2);
+  });
 });

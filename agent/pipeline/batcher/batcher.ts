@@ -5,7 +5,11 @@ export interface BatcherOptions {
   readonly maxSamples: number;
   /** Flush once the pending data's estimated encoded size reaches this. */
   readonly maxBytes: number;
-  /** Flush this long after the first pending item arrived, however little is pending. */
+  /**
+   * Flush this long after the first pending item arrived, however little is
+   * pending. 0: write-through, flushed right after the code that added it
+   * (a microtask), so collections handed over together still share a batch.
+   */
   readonly maxAgeMs: number;
   /** Receives the pending collections; called synchronously, never concurrently. */
   readonly flush: (collections: Collection[], samples: number) => void;
@@ -20,14 +24,17 @@ const ITEM_BYTES = 120;
 /**
  * Gathers collections until a size or age bound, then hands them to the
  * spool writer as one batch. Holds data only in memory: SIGTERM calls
- * flush(); a SIGKILL loses at most maxAgeMs of collected data (that is why
- * maxAgeMs is small by default).
+ * flush(); a SIGKILL loses at most maxAgeMs of collected data (the default,
+ * 0, writes each collection through at once). The flush is never run inside
+ * add() for the age bound: the spool itself adds events (overflow) while it
+ * appends, which must not re-enter it.
  */
 export class Batcher {
   private pending: Collection[] = [];
   private samples = 0;
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  private flushQueued = false;
   /** Hard caps from the hub (Welcome limits): no batch goes over them. */
   private capSamples = Infinity;
   private capBytes = Infinity;
@@ -83,7 +90,15 @@ export class Batcher {
       this.flush();
       return;
     }
-    if (!this.timer) {
+    if (this.options.maxAgeMs === 0) {
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.flush();
+        });
+      }
+    } else if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), this.options.maxAgeMs);
       this.timer.unref();
     }

@@ -161,6 +161,8 @@ describeWithComponent(
     it('resumes from its spool after the agent is SIGKILLed mid-batch: nothing lost, nothing duplicated', async () => {
       const limit = 1500;
       const s = await scenario('agentkill', { limit });
+      // The default: each collection written through to the spool at once.
+      s.agentEnv.AIOPS_AGENT_BATCH_MAX_AGE_MS = '0';
       const lostInMemory: number[] = [];
       try {
         await s.hub.start();
