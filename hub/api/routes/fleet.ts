@@ -253,7 +253,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
                     "the later of the agent's last Hello and the newest health sample stored for its node",
                 }),
                 lastSequence: Type.Number(),
-                collectorsUp: Type.Record(Type.String(), Type.Boolean()),
+                collectorsUp: Type.Record(Type.String(), Type.Boolean(), {
+                  description: 'per collector: its last run succeeded (an absent source still counts as up)',
+                }),
+                collectorsAbsent: Type.Record(Type.String(), Type.String(), {
+                  description: 'collectors whose source is absent on the node, with the reason',
+                }),
                 spoolPendingRecords: Nullable(
                   Type.Number({ description: 'batches waiting in the agent spool' }),
                 ),
@@ -267,9 +272,10 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
     },
     async (request) => {
       const scope = clusterFilter(request);
-      const [agents, health] = await Promise.all([
+      const [agents, health, collectors] = await Promise.all([
         store.agents.list(scope.cluster ?? scope.clusters),
         store.latest({ ...scope, source: 'agent' }, 100_000),
+        store.inventory({ ...scope, kind: 'collector' }),
       ]);
       const up = health.filter((v) => v.series.metric === 'agent_collector_up');
       const spool = (a: { cluster: string; node: string }, metric: string): number | null =>
@@ -291,6 +297,12 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
               collectorsUp[v.series.labels.collector] = v.value === 1;
             }
           }
+          // "Up" means the collector ran; whether its source exists is the inventory's word.
+          const collectorsAbsent: Record<string, string> = {};
+          for (const c of collectors) {
+            if (c.cluster === a.cluster && c.node === a.node && c.absent)
+              collectorsAbsent[c.source] = c.absentReason;
+          }
           return {
             cluster: a.cluster,
             node: a.node,
@@ -299,6 +311,7 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
             lastSeenMs,
             lastSequence: a.lastSequence,
             collectorsUp,
+            collectorsAbsent,
             spoolPendingRecords: spool(a, 'agent_spool_pending_records'),
             spoolBytes: spool(a, 'agent_spool_bytes'),
           };

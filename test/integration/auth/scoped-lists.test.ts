@@ -406,7 +406,7 @@ function scopedListSuite(engine: Engine): void {
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
   });
 
-  it('reports a node as last seen at its newest health sample when its Hello is older', async () => {
+  it('reports a node as last seen at its newest health sample when its Hello is older, and absent sources', async () => {
     await write(EAST, {
       samples: [
         {
@@ -421,15 +421,33 @@ function scopedListSuite(engine: Engine): void {
           value: 1,
         },
       ],
+      // The collector ran (up) but found no GPU tooling: the node says so.
+      inventory: [
+        {
+          node: `${EAST}-node-0`,
+          observedMs: Date.now(),
+          source: 'gpu',
+          entity: 'gpu',
+          kind: 'collector',
+          attributes: {},
+          absent: true,
+          absentReason: 'nvidia-smi not executable',
+        },
+      ],
     });
     const nodes = (await get('/api/v1/fleet/nodes', keys.adminAll)).body.nodes as {
       cluster: string;
       lastSeenMs: number;
       collectorsUp: Record<string, boolean>;
+      collectorsAbsent: Record<string, string>;
     }[];
     const east = nodes.find((n) => n.cluster === EAST);
     const west = nodes.find((n) => n.cluster === WEST);
-    expect(east).toMatchObject({ collectorsUp: { gpu: true } });
+    expect(east).toMatchObject({
+      collectorsUp: { gpu: true },
+      collectorsAbsent: { gpu: 'nvidia-smi not executable' },
+    });
+    expect(west?.collectorsAbsent).toEqual({});
     expect(east!.lastSeenMs).toBeGreaterThan(Date.now() - 60_000);
     expect(west!.lastSeenMs).toBe(baseMs);
   });
