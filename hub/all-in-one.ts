@@ -19,6 +19,8 @@ export async function startLocalAgent(options: {
   readonly grpcAddress: string;
   readonly agentDataDir: string;
   readonly logger: Logger;
+  /** From prepareLocalAgent(), when started earlier (the build overlaps the hub's start). */
+  readonly bundle?: Promise<AgentBundle>;
 }): Promise<{ stop(): Promise<void> }> {
   const logger = options.logger.child({ component: 'local-agent' });
   mkdirSync(options.agentDataDir, { recursive: true });
@@ -36,7 +38,7 @@ export async function startLocalAgent(options: {
     chmodSync(tokenFile, 0o600);
   }
 
-  const { bundle, runtime } = await agentBundle(logger);
+  const { bundle, runtime } = await (options.bundle ?? prepareLocalAgent(logger));
   const args = [...runtime.nodeFlags, bundle, 'run', '--exit-with-parent'];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -85,7 +87,12 @@ interface AgentRuntime {
  * the dev dependencies), so a fresh clone needs no separate build; a built
  * hub (dist/) uses the bundle `npm run build` made beside it.
  */
-async function agentBundle(logger: Logger): Promise<{ bundle: string; runtime: AgentRuntime }> {
+export interface AgentBundle {
+  readonly bundle: string;
+  readonly runtime: AgentRuntime;
+}
+
+export async function prepareLocalAgent(logger: Logger): Promise<AgentBundle> {
   const here = dirname(fileURLToPath(import.meta.url));
   const fromSource = import.meta.url.endsWith('.ts');
   const root = resolve(here, fromSource ? '..' : '../..');

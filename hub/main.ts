@@ -1,4 +1,4 @@
-import { startLocalAgent } from './all-in-one.js';
+import { prepareLocalAgent, startLocalAgent } from './all-in-one.js';
 import { startHub } from './build-hub.js';
 import { loadHubConfig, type HubConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -21,6 +21,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel });
+  // The agent bundle is built (from source) while the hub starts.
+  const agentBundle = config.allInOne ? prepareLocalAgent(logger) : undefined;
+  agentBundle?.catch(() => undefined); // awaited (and reported) by startLocalAgent
   const hub = await startHub(config, logger);
   const agent = config.allInOne
     ? await startLocalAgent({
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
         grpcAddress: hub.grpcAddress,
         agentDataDir: config.agentDataDir,
         logger,
+        bundle: agentBundle,
       })
     : undefined;
 
