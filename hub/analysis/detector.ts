@@ -13,6 +13,13 @@ export interface AnomalyVerdict {
   readonly score: number;
   /** Present when score > 0 and a dominant cause is known. */
   readonly reason?: AnomalyReason;
+  /**
+   * A corrected reason for an earlier alert, decided from the rows that
+   * followed it (on its own row a level shift looks like a spike). Present
+   * only on the row where the detector makes the correction; `rowsAgo`
+   * counts back from this row to the alert's.
+   */
+  readonly revision?: { readonly rowsAgo: number; readonly reason: AnomalyReason };
 }
 
 /** What may be known about a series before its first sample (NAB allows min/max per file). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InputError } from '../errors.js';
-import type { Detector, SeriesHints } from './detector.js';
+import type { AnomalyVerdict, Detector, SeriesHints } from './detector.js';
 import { NOVELTY_DEFAULT_THRESHOLD, noveltyDetectorFactory } from './novelty-detector.js';
 import { DEFAULT_NOVELTY_PARAMS } from './novelty-params.js';
 
@@ -46,6 +46,19 @@ function alerts(values: ArrayLike<number>, hints?: SeriesHints, from = 500): num
   return rows;
 }
 
+/**
+ * The reason an alert ends up with: its own, or the revision the detector
+ * gives reviewRows rows later (which must point back at it).
+ */
+function finalReason(verdicts: readonly AnomalyVerdict[], alertRow: number): string | undefined {
+  const later = verdicts[alertRow + DEFAULT_NOVELTY_PARAMS.reviewRows];
+  if (later?.revision) {
+    expect(later.revision.rowsAgo).toBe(DEFAULT_NOVELTY_PARAMS.reviewRows);
+    return later.revision.reason;
+  }
+  return verdicts[alertRow]!.reason;
+}
+
 const SEEDS = [1, 2, 3, 4, 5];
 const RANGES: Array<[string, SeriesHints | undefined]> = [
   ['a known range', { min: -10, max: 10 }],
@@ -76,6 +89,23 @@ describe('NoveltyDetector contract', () => {
       expect(v.score).toBeLessThanOrEqual(1);
       expect(v.score > 0).toBe(v.reason !== undefined);
     }
+  });
+
+  it('revises reasons only reviewRows rows after an alert, and never changes a score by it', () => {
+    const values = noise(10, ROWS).map((v, i) => (i >= ONSET ? v + 5 : i === 2000 ? 8 : v));
+    const hints = { min: -10, max: 10 };
+    const verdicts = feed(factory.create(hints), values);
+    const alertRows = verdicts.flatMap((v, i) => (v.score >= NOVELTY_DEFAULT_THRESHOLD ? [i] : []));
+    const revised = verdicts.flatMap((v, i) => (v.revision ? [i] : []));
+    expect(revised.length).toBeGreaterThan(0);
+    for (const i of revised) expect(alertRows).toContain(i - DEFAULT_NOVELTY_PARAMS.reviewRows);
+    // Another review length moves the revisions but not one score.
+    const other = feed(
+      noveltyDetectorFactory({ ...DEFAULT_NOVELTY_PARAMS, reviewRows: 4 }).create(hints),
+      values,
+    );
+    expect(other.map((v) => v.score)).toEqual(verdicts.map((v) => v.score));
+    expect(other.some((v, i) => v.revision !== undefined && verdicts[i]!.revision === undefined)).toBe(true);
   });
 
   it('is deterministic', () => {
@@ -164,8 +194,16 @@ describe('NoveltyDetector contract', () => {
 describe('NoveltyDetector detection on synthetic series', () => {
   for (const [label, hints] of RANGES) {
     describe(`with ${label}`, () => {
-      it('raises few false alarms on stationary noise (at most 8 in 5,500 rows, seeds 1–5)', () => {
-        for (const seed of SEEDS) expect(alerts(noise(seed, ROWS), hints).length).toBeLessThanOrEqual(8);
+      it('raises on average under one false alarm per 1,000 rows of stationary noise (50 seeds)', () => {
+        // The bound comes from NAB's standard profile, not from this test's
+        // measurements: NAB has one anomaly window per ~3,150 rows, and a
+        // false positive costs 0.11 of a detection's reward, so one false
+        // alarm per 1,000 rows would already cost a third of what detecting
+        // every window earns. Measured: about 0.24 (known range) and 0.55
+        // (learned range) per 1,000 rows.
+        let count = 0;
+        for (let seed = 1; seed <= 50; seed++) count += alerts(noise(seed, ROWS), hints).length;
+        expect((count / (50 * (ROWS - 500))) * 1000).toBeLessThan(1);
       });
 
       it('flags a single 8σ spike on its own row, naming it a spike', () => {
@@ -175,24 +213,30 @@ describe('NoveltyDetector detection on synthetic series', () => {
           const verdicts = feed(d, values);
           expect(verdicts[ONSET]!.score).toBeGreaterThanOrEqual(NOVELTY_DEFAULT_THRESHOLD);
           expect(verdicts[ONSET]!.reason).toBe('spike');
+          // The rows after it look like the rows before: the reason stands.
+          expect(finalReason(verdicts, ONSET)).toBe('spike');
         }
       });
 
-      it('flags a 5σ level shift within 2 rows of its onset', () => {
+      it('flags a 5σ level shift within 2 rows of its onset, naming it a level shift', () => {
         for (const seed of SEEDS) {
           const values = noise(seed, ROWS).map((v, i) => (i >= ONSET ? v + 5 : v));
+          const verdicts = feed(factory.create(hints), values);
           const first = alerts(values, hints).find((i) => i >= ONSET);
           expect(first).toBeDefined();
           expect(first! - ONSET).toBeLessThanOrEqual(2);
+          expect(finalReason(verdicts, first!)).toBe('level_shift');
         }
       });
 
-      it('flags a fourfold variance increase within 5 rows of its onset', () => {
+      it('flags a fourfold variance increase within 5 rows of its onset, naming it a variance change', () => {
         for (const seed of SEEDS) {
           const values = noise(seed, ROWS).map((v, i) => (i >= ONSET ? v * 4 : v));
+          const verdicts = feed(factory.create(hints), values);
           const first = alerts(values, hints).find((i) => i >= ONSET);
           expect(first).toBeDefined();
           expect(first! - ONSET).toBeLessThanOrEqual(5);
+          expect(finalReason(verdicts, first!)).toBe('variance_change');
         }
       });
     });

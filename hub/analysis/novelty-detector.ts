@@ -29,7 +29,7 @@ import { DEFAULT_NOVELTY_PARAMS, type NoveltyParams, validateNoveltyParams } fro
 import { ShapeStage } from './shape-stage.js';
 
 /** Identifies the snapshot layout; bump when the layout changes. */
-const FORMAT_TAG = 0x4e4f5634; // 'NOV4'
+const FORMAT_TAG = 0x4e4f5635; // 'NOV5'
 
 // Slots of the Float64 scalar block.
 const TAG = 0;
@@ -43,6 +43,7 @@ const PREV_X = 6;
 const PREV_XL = 7;
 const SLOW_MEAN = 8;
 const SLOW_VAR = 9;
+/** EW fast moments; while an alert is under review, the plain moments of the rows after it. */
 const FAST_MEAN = 10;
 const FAST_VAR = 11;
 const PEAK = 12;
@@ -61,6 +62,18 @@ const KIND_TOD = KIND_DELTA + 1;
 /** One time-of-day kind per scale and tiling, like the level contexts. */
 const KINDS = KIND_TOD + 2 * MAX_TILINGS;
 const SCALARS = RATE + KINDS;
+
+/**
+ * Variance ratios (rows after an alert against the rows before it) that
+ * revise an alert's reason to a variance change. Over reviewRows = 10 rows
+ * an unchanged variance passes 4× with probability about 10⁻⁵ and falls
+ * below ⅛ with about 10⁻³ (χ² with 9 degrees of freedom), so a spike is
+ * rarely renamed.
+ */
+const REVIEW_VAR_UP = 4;
+const REVIEW_VAR_DOWN = 1 / 8;
+/** Slow SDs the rows after an alert must sit from the old mean to revise its reason to a level shift. */
+const REVIEW_SHIFT = 3;
 
 /** Lowest hot-row frequency the second calibration believes (about 1 in 100,000 rows). */
 const HOT_RATE_FLOOR = 1e-5;
@@ -182,6 +195,7 @@ export class NoveltyDetector implements Detector {
         this.#probe(KIND_TOD + v, bucket + q + v * 17);
       }
     }
+    const prevX = s[PREV_X]!;
     s[PREV_X] = x;
     s[PREV_XL] = xl;
 
@@ -205,13 +219,14 @@ export class NoveltyDetector implements Detector {
     // Every row is learnt, but no score is given until warm-up is over.
     const evidence = n > p.warmupRows ? 1 - Math.exp(-this.#info / p.infoScale) : 0;
     const score = this.#rest(n, evidence);
-    if (score === 0) {
-      this.#updateMoments(n, x);
-      return { score: 0 };
+    // The reason is named after the score is fixed and never feeds back into it.
+    const reason = score === 0 ? undefined : this.#reason(x, prevX);
+    const revised = this.#updateMoments(n, x);
+    if (revised !== undefined) {
+      const revision = { rowsAgo: p.reviewRows, reason: revised };
+      return reason === undefined ? { score, revision } : { score, reason, revision };
     }
-    const reason = this.#reason(x);
-    this.#updateMoments(n, x);
-    return { score, reason };
+    return reason === undefined ? { score: 0 } : { score, reason };
   }
 
   /**
@@ -239,15 +254,36 @@ export class NoveltyDetector implements Detector {
         // The widened range applies from the next row on.
         const x = value < s[MIN]! ? 0 : 1;
         this.#outside = true;
-        const margin = (s[MAX]! - s[MIN]!) / 4;
+        const oldMin = s[MIN]!;
+        const oldSpan = s[MAX]! - oldMin;
+        const margin = oldSpan / 4;
         if (value < s[MIN]!) s[MIN] = value - margin;
         else s[MAX] = value + margin;
+        this.#rescaleMoments(oldMin, oldSpan);
         return x;
       }
     }
     const span = s[MAX]! - s[MIN]!;
     const x = span > 0 ? (value - s[MIN]!) / span : 0.5;
     return x < 0 ? 0 : x > 1 ? 1 : x;
+  }
+
+  /**
+   * Carries the reason moments over to the widened range, so that rows
+   * before and after the widening compare in one scale (a level shift out of
+   * the learned range would otherwise shrink to a fraction of its size).
+   * Only the reason moments: the contexts keep their bins, as the score's
+   * design intends.
+   */
+  #rescaleMoments(oldMin: number, oldSpan: number): void {
+    const s = this.#s;
+    const span = s[MAX]! - s[MIN]!;
+    const k = oldSpan / span;
+    const o = (oldMin - s[MIN]!) / span;
+    s[SLOW_MEAN] = s[SLOW_MEAN]! * k + o;
+    s[FAST_MEAN] = s[FAST_MEAN]! * k + o;
+    s[SLOW_VAR] = s[SLOW_VAR]! * k * k;
+    s[FAST_VAR] = s[FAST_VAR]! * k * k;
   }
 
   /** Level contexts: current level, and previous→current levels, on each scale and grid. */
@@ -337,26 +373,50 @@ export class NoveltyDetector implements Detector {
   }
 
   /** Names the dominant change, from moments that do not drive the score. */
-  #reason(x: number): AnomalyReason {
+  #reason(x: number, prevX: number): AnomalyReason {
     const s = this.#s;
     const sd = Math.sqrt(s[SLOW_VAR]!) + 1e-9;
     const z = Math.abs(x - s[SLOW_MEAN]!) / sd;
     const fastShift = Math.abs(s[FAST_MEAN]! - s[SLOW_MEAN]!) / sd;
     const varRatio = (s[FAST_VAR]! + 1e-12) / (s[SLOW_VAR]! + 1e-12);
-    const stepZ = Math.abs(x - s[PREV_X]!) / sd;
+    const stepZ = Math.abs(x - prevX) / sd;
     if (fastShift > 3) return 'level_shift';
     if (varRatio > 4 || varRatio < 0.25) return 'variance_change';
     if (z > 4 || stepZ > 4) return 'spike';
     return 'new_pattern';
   }
 
-  #updateMoments(n: number, x: number): void {
+  /**
+   * Updates the reason moments; returns a revised reason for the last alert
+   * on the row that ends its review. For reviewRows rows after an alert the
+   * slow moments stay as they were before it (the reference), and the fast
+   * slots hold the plain mean and variance of the rows after the alert row
+   * (the alert row itself is left out, so a spike does not look like a
+   * variance change). Only rows already observed are used: the revision
+   * comes reviewRows rows late, which is the price of telling a level shift
+   * from a spike. Afterwards the fast moments carry on from these.
+   */
+  #updateMoments(n: number, x: number): AnomalyReason | undefined {
     const p = this.#p;
     const s = this.#s;
     if (n === 1) {
       s[SLOW_MEAN] = x;
       s[FAST_MEAN] = x;
-      return;
+      return undefined;
+    }
+    const since = n - s[LAST_ALERT]!;
+    if (since <= p.reviewRows) {
+      if (since === 0) return undefined;
+      if (since === 1) {
+        s[FAST_MEAN] = x;
+        s[FAST_VAR] = 0;
+      } else {
+        // Welford's update of the population mean and variance.
+        const d = x - s[FAST_MEAN]!;
+        s[FAST_MEAN] = s[FAST_MEAN]! + d / since;
+        s[FAST_VAR] = s[FAST_VAR]! + (d * (x - s[FAST_MEAN]!) - s[FAST_VAR]!) / since;
+      }
+      return since === p.reviewRows ? this.#review() : undefined;
     }
     const d = x - s[SLOW_MEAN]!;
     s[SLOW_MEAN] = s[SLOW_MEAN]! + p.slowAlpha * d;
@@ -364,6 +424,25 @@ export class NoveltyDetector implements Detector {
     const f = x - s[FAST_MEAN]!;
     s[FAST_MEAN] = s[FAST_MEAN]! + p.fastAlpha * f;
     s[FAST_VAR] = (1 - p.fastAlpha) * (s[FAST_VAR]! + p.fastAlpha * f * f);
+    return undefined;
+  }
+
+  /**
+   * The rows after an alert, against the rows before it: a lasting change of
+   * variance or of level renames the alert; otherwise (they look like before:
+   * the alert was a passing spike or pattern) its first reason stands.
+   */
+  #review(): AnomalyReason | undefined {
+    const s = this.#s;
+    const varRatio = (s[FAST_VAR]! + 1e-12) / (s[SLOW_VAR]! + 1e-12);
+    // A wider spread first: its mean wanders, so it can pass for a shift. A
+    // narrower one only after the shift test: a series that jumps to a
+    // clamped edge of its range goes flat there, and that is a level shift.
+    if (varRatio > REVIEW_VAR_UP) return 'variance_change';
+    const shift = Math.abs(s[FAST_MEAN]! - s[SLOW_MEAN]!) / (Math.sqrt(s[SLOW_VAR]!) + 1e-9);
+    if (shift > REVIEW_SHIFT) return 'level_shift';
+    if (varRatio < REVIEW_VAR_DOWN) return 'variance_change';
+    return undefined;
   }
 }
 

@@ -54,6 +54,8 @@ export interface NoveltyParams extends ShapeParams {
   /** EW rates of the slow and fast moments used only to name the reason of an alert. */
   readonly slowAlpha: number;
   readonly fastAlpha: number;
+  /** Rows after an alert whose moments decide whether its reason is revised (to level shift or variance change). */
+  readonly reviewRows: number;
 }
 
 export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
@@ -84,6 +86,7 @@ export const DEFAULT_NOVELTY_PARAMS: NoveltyParams = {
   hotWeight: 1,
   slowAlpha: 0.01,
   fastAlpha: 0.1,
+  reviewRows: 10,
 };
 
 /** Reports every problem at once, as config errors do elsewhere in the hub. */
@@ -108,6 +111,7 @@ export function validateNoveltyParams(p: NoveltyParams): NoveltyParams {
   int('shapeWindow', 2, 64);
   int('shapePrototypes', 1, 64);
   int('shapeWarmupRows', 0, 1_000_000);
+  int('reviewRows', 2, 10_000);
   if (!(p.shapeZ >= 0)) problems.push(`shapeZ must be >= 0, got ${p.shapeZ}`);
   if (!(p.shapeNatsPerSd >= 0)) problems.push(`shapeNatsPerSd must be >= 0, got ${p.shapeNatsPerSd}`);
   if (!(p.todHours >= 0 && p.todHours <= 24)) problems.push(`todHours must be in [0, 24], got ${p.todHours}`);
