@@ -34,6 +34,24 @@ describe('ShapeStage', () => {
     expect(Math.max(...flipping)).toBeGreaterThan(3);
   });
 
+  it('gives the same surprises when stages of other window sizes run in between (shared scratch)', () => {
+    const run = (interleave: boolean): number[] => {
+      const stage = new ShapeStage(P, new ArrayBuffer(ShapeStage.bytes(P)), 0);
+      // Created after `stage`, so the shared scratch grows past its window.
+      const wide = { ...P, shapeWindow: 20 };
+      const other = new ShapeStage(wide, new ArrayBuffer(ShapeStage.bytes(wide)), 0);
+      const out: number[] = [];
+      for (let i = 1; i <= 1500; i++) {
+        if (interleave) other.observe(i, 1 - ramp(i * 3));
+        out.push(stage.observe(i, i > 1200 ? i % 2 : ramp(i)));
+      }
+      return out;
+    };
+    const alone = run(false);
+    expect(alone.some((z) => z > 3)).toBe(true);
+    expect(run(true)).toEqual(alone);
+  });
+
   it('gives no surprise during warm-up', () => {
     const stage = new ShapeStage(P, new ArrayBuffer(ShapeStage.bytes(P)), 0);
     for (let i = 1; i <= P.shapeWarmupRows; i++) expect(stage.observe(i, i % 2 === 0 ? 0 : 1)).toBe(0);

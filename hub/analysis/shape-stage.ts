@@ -30,13 +30,19 @@ const VAR = 1;
 const SEEDED = 2;
 const SLOTS = 3;
 
+/**
+ * The window in time order, rebuilt on every row: scratch, not state. One
+ * buffer serves every stage (it grows to the largest window seen), which
+ * saves each detector a Float64Array and its backing store; sharing is safe
+ * because observe() runs to completion synchronously and never re-enters.
+ */
+let scratch = new Float64Array(8);
+
 export class ShapeStage {
   readonly #p: ShapeParams;
   readonly #s: Float64Array;
   readonly #win: Float32Array;
   readonly #proto: Float32Array;
-  /** The window in time order, rebuilt each row (scratch, not state). */
-  readonly #ordered: Float64Array;
 
   /** Bytes this stage needs at `offset` (a multiple of 8) in the detector's buffer. */
   static bytes(p: ShapeParams): number {
@@ -53,7 +59,7 @@ export class ShapeStage {
       offset + SLOTS * 8 + p.shapeWindow * 4,
       p.shapeWindow * p.shapePrototypes,
     );
-    this.#ordered = new Float64Array(p.shapeWindow);
+    if (scratch.length < p.shapeWindow) scratch = new Float64Array(p.shapeWindow);
   }
 
   /**
@@ -69,13 +75,13 @@ export class ShapeStage {
     win[(n - 1) % w] = v;
     if (n < w) return 0;
     const proto = this.#proto;
-    const cur = this.#ordered;
+    const cur = scratch;
     const oldest = n % w;
     for (let j = 0; j < w; j++) cur[j] = win[(oldest + j) % w]!;
     const seeded = s[SEEDED]!;
     if (seeded < p.shapePrototypes) {
       // The first windows seed the prototypes.
-      proto.set(cur, seeded * w);
+      proto.set(cur.subarray(0, w), seeded * w);
       s[SEEDED] = seeded + 1;
       return 0;
     }
