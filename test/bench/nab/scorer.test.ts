@@ -211,6 +211,7 @@ describe('NAB scorer on the real corpus', () => {
     // hold raw scores from older runs and do not, so they are not checked here.
     const board: Array<[string, number, number, number]> = [
       ['ARTime', 74.9, 65.1, 80.4],
+      ['numenta', 70.1, 63.1, 74.3],
       ['contextOSE', 69.9, 67.0, 73.2],
       ['earthgeckoSkyline', 58.2, 46.2, 63.9],
       ['relativeEntropy', 54.6, 47.6, 58.8],
@@ -222,6 +223,11 @@ describe('NAB scorer on the real corpus', () => {
       expect(normalise(d.reward_low_FP_rate!.score, LOW_FP, 116)).toBeCloseTo(lowFp, 0);
       expect(normalise(d.reward_low_FN_rate!.score, LOW_FN, 116)).toBeCloseTo(lowFn, 0);
     }
+    // The null detector's stored raw scores are the normalisation's zero point.
+    const none = published.null!;
+    expect(normalise(none.standard!.score, STANDARD, 116)).toBe(0);
+    expect(normalise(none.reward_low_FP_rate!.score, LOW_FP, 116)).toBe(0);
+    expect(normalise(none.reward_low_FN_rate!.score, LOW_FN, 116)).toBe(0);
   });
 
   it('uses the cost matrices of config/profiles.json', () => {
