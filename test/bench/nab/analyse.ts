@@ -3,8 +3,9 @@
  * [--set name=value]... [--windows] [--fps N]`, one `--set` per parameter):
  * runs the detector over the NAB corpus, quality only (no timing), and
  * prints the standard score at the corpus-optimised and default thresholds,
- * per-category figures and, on request, every label window with the best score the detector gave inside
- * it (where, relative to the window) and the costliest false positives.
+ * per-category figures and, on request, every label window with the best
+ * score the detector gave inside it (where, relative to the window) and the
+ * costliest false positives.
  * `--sweep` prints the three profiles at fixed thresholds, once over the
  * one score stream and once with the detector's alert level (alertScore,
  * which starts its quiet period) set to each threshold, as an operator
