@@ -338,6 +338,10 @@ describeWithComponent(
         expect(s.agent.stderr.split('\n').filter((l) => l.includes('hub refused a batch'))).toHaveLength(
           dead.length,
         );
+        // The first stream had every spooled batch in flight when the first
+        // refusal came: the agent isolated it by resending one at a time.
+        expect(spooled.length).toBeGreaterThan(1);
+        expect(s.agent.stderr).toContain('resending one at a time');
         // Still streaming after the refusals.
         const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
           sender: { state: string };
