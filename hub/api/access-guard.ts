@@ -21,6 +21,14 @@ declare module 'fastify' {
      * `clusterFilter(request)` to query only those clusters.
      */
     scopedList?: boolean;
+    /**
+     * Where the route takes a cluster, set by the guard at registration from
+     * the route's schema (a `cluster` property in `params` or `querystring`),
+     * never by the route. Only such a route has its permission checked on the
+     * named cluster; on any other route a `?cluster=` is ignored by
+     * authorization, since the handler would not confine itself to it.
+     */
+    clusterParam?: 'path' | 'query';
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -52,8 +60,10 @@ export interface AccessGuardOptions {
 /**
  * Default deny: refuses to register a route that declares neither a
  * permission nor `public`, and authenticates + authorizes every request
- * against the permission of its route. A `cluster` path or query parameter
- * scopes the check to that cluster.
+ * against the permission of its route. On a route whose schema declares a
+ * `cluster` path or query parameter, a cluster given there scopes the check
+ * to that cluster; on every other route the check is on all clusters (or the
+ * caller's scope for a scopedList), whatever the query string says.
  */
 export function installAccessGuard(app: FastifyInstance, options: AccessGuardOptions): void {
   app.decorateRequest('principal', null);
@@ -61,7 +71,20 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
 
   app.addHook('onRoute', (route) => {
     const config = route.config as
-      { permission?: Permission; public?: boolean; selfAuthenticated?: boolean } | undefined;
+      | { permission?: Permission; public?: boolean; selfAuthenticated?: boolean; clusterParam?: unknown }
+      | undefined;
+    // Decided once here, from the declaration the handler is validated
+    // against, rather than from whatever a request carries: a route that does
+    // not take a cluster acts beyond one, so a cluster-scoped grant must not
+    // admit it (a `?cluster=east` on POST /api-keys once minted all-clusters
+    // admin keys for an east admin).
+    const clusterParam = declaredCluster(route.schema);
+    if (config?.clusterParam !== undefined && config.clusterParam !== clusterParam) {
+      throw new Error(
+        `route ${String(route.method)} ${route.url} sets config.clusterParam; it is derived from the schema`,
+      );
+    }
+    route.config = { ...(route.config as object), clusterParam };
     if (route.method === 'HEAD' || route.method === 'OPTIONS') return;
     if (options.publicPrefixes?.some((prefix) => route.url.startsWith(prefix))) {
       route.config = { ...(route.config as object), public: true };
@@ -95,7 +118,7 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
     }
     request.principal = principal;
     const { permission } = config;
-    const cluster = requestCluster(request);
+    const cluster = requestCluster(request, config.clusterParam);
     if (cluster !== undefined) {
       if (!(await options.authorizer.allowed(principal, permission, cluster))) {
         throw new ForbiddenError(
@@ -120,7 +143,10 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
     }
     if (!(await options.authorizer.allowed(principal, permission))) {
       throw new ForbiddenError(
-        `${principal.name} may not ${permission.verb} ${permission.resource} on all clusters (a caller bound to some clusters names one with ?cluster=<name>)`,
+        `${principal.name} may not ${permission.verb} ${permission.resource} on all clusters` +
+          (config.clusterParam === 'query'
+            ? ' (a caller bound to some clusters names one with ?cluster=<name>)'
+            : ' (this route acts beyond any one cluster)'),
       );
     }
     request.clusterScope = 'all';
@@ -135,12 +161,48 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return m[1];
 }
 
-function requestCluster(request: FastifyRequest): string | undefined {
-  const fromParams = (request.params as Record<string, unknown> | undefined)?.cluster;
-  if (typeof fromParams === 'string') return fromParams;
-  const fromQuery = (request.query as Record<string, unknown> | undefined)?.cluster;
-  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
+/** Where a route's schema takes a `cluster`: path parameter first, else query string, else nowhere. */
+function declaredCluster(schema: unknown): 'path' | 'query' | undefined {
+  const has = (part: unknown): boolean => {
+    const properties = (part as { properties?: Record<string, unknown> } | undefined)?.properties;
+    return properties !== undefined && Object.hasOwn(properties, 'cluster');
+  };
+  const s = schema as { params?: unknown; querystring?: unknown } | undefined;
+  if (has(s?.params)) return 'path';
+  if (has(s?.querystring)) return 'query';
   return undefined;
+}
+
+/**
+ * The cluster a request names, read where its route declares one (raw: the
+ * guard runs before validation, which then refuses a malformed name with
+ * 400); undefined on a route that takes none.
+ */
+export function requestCluster(
+  request: FastifyRequest,
+  where = request.routeOptions.config.clusterParam,
+): string | undefined {
+  if (where === 'path') {
+    const fromParams = (request.params as Record<string, unknown> | undefined)?.cluster;
+    return typeof fromParams === 'string' ? fromParams : undefined;
+  }
+  if (where === 'query') {
+    const fromQuery = (request.query as Record<string, unknown> | undefined)?.cluster;
+    return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The cluster the access guard authorized this request on: the one its
+ * route takes and the request named, else undefined (all clusters, a scoped
+ * list, or not authorized at all). The audit log files entries under it.
+ */
+export function authorizedCluster(request: FastifyRequest): string | undefined {
+  const scope = request.clusterScope;
+  const named = requestCluster(request);
+  if (named === undefined || scope === undefined || scope === 'all') return undefined;
+  return scope.length === 1 && scope[0] === named ? named : undefined;
 }
 
 /** Which clusters a query may read: one named cluster, a list of clusters, or (both undefined) every cluster. */

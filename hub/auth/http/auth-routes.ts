@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator, Permission, Principal } from '../../api/access.js';
 import { clusterFilter } from '../../api/access-guard.js';
 import { problemResponses } from '../../api/schemas.js';
-import { AuthenticationError, NotFoundError } from '../../errors.js';
+import { AuthenticationError, ForbiddenError, NotFoundError } from '../../errors.js';
 import type { EnrollmentTokens } from '../../store/store.js';
 import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
@@ -101,11 +101,14 @@ const mutationResponses = { ...problemResponses, 404: problemResponses[400], 409
  * Identity, RBAC administration, API keys, enrollment tokens and the audit
  * log, mounted under /api/v1 (buildApi's `extensions`). The access guard
  * checks each route's permission, on the `cluster` path or query parameter
- * when there is one; without one, lists (scopedList) answer the caller's
- * clusters and everything else needs all clusters. So a cluster-scoped admin
- * manages the bindings and enrollment tokens of their cluster and sees the
- * API keys that can act on it, while creating or revoking API keys (which can
- * reach several clusters) needs admin on all clusters.
+ * when the route's schema takes one and the request names it; without one,
+ * lists (scopedList) answer the caller's clusters and everything else needs
+ * all clusters. So a cluster-scoped admin manages the bindings and enrollment
+ * tokens of their cluster and sees the API keys that can act on it, while
+ * creating or revoking API keys (no `cluster` parameter: a key can reach
+ * several clusters) needs admin on all clusters. Mutations of bindings and
+ * keys also check, in the handler, that the caller holds the permission on
+ * every cluster the binding or key reaches (`confine`).
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
@@ -117,6 +120,33 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
   const who = (request: FastifyRequest): Principal => {
     if (!request.principal) throw new AuthenticationError('missing bearer token');
     return request.principal;
+  };
+
+  /**
+   * Second layer behind the access guard for credential and RBAC mutations:
+   * whatever the guard decided from the request, the caller must hold
+   * `permission` on every cluster the created or removed thing reaches
+   * (`null`: all clusters, which only an all-clusters caller has). A change
+   * to how the guard reads a request (the `?cluster=` escalation) then still
+   * cannot hand out or take away rights beyond the caller's own.
+   */
+  const confine = async (
+    request: FastifyRequest,
+    permission: Permission,
+    clusters: readonly string[] | null,
+    what: string,
+  ): Promise<void> => {
+    const principal = who(request);
+    const scope = await deps.authorizer.scope(principal, permission);
+    if (scope.all) return;
+    const outside = clusters === null ? null : clusters.filter((c) => !scope.clusters.includes(c));
+    if (outside === null || outside.length > 0) {
+      throw new ForbiddenError(
+        `${principal.name} may not ${permission.verb} ${permission.resource} on ${
+          outside === null ? 'all clusters' : `cluster "${outside.join('", "')}"`
+        }, which ${what} reaches`,
+      );
+    }
   };
 
   app.get(
@@ -205,10 +235,9 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
       },
     },
     async (request, reply) => {
-      const binding = await deps.bindings.create(
-        { ...request.body, cluster: request.query.cluster ?? null },
-        who(request).name,
-      );
+      const cluster = request.query.cluster ?? null;
+      await confine(request, P.createRbac, cluster === null ? null : [cluster], 'the binding');
+      const binding = await deps.bindings.create({ ...request.body, cluster }, who(request).name);
       deps.authorizer.invalidate();
       return reply.code(201).send(binding);
     },
@@ -232,6 +261,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
       if (!binding || (request.query.cluster !== undefined && binding.cluster !== request.query.cluster)) {
         throw new NotFoundError(`no binding ${request.params.id}`);
       }
+      await confine(
+        request,
+        P.deleteRbac,
+        binding.cluster === null ? null : [binding.cluster],
+        'the binding',
+      );
       await deps.bindings.delete(binding.id);
       deps.authorizer.invalidate();
       return reply.code(204).send(null);
@@ -283,6 +318,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
     },
     async (request, reply) => {
       const { name, role, clusters, expiresInDays } = request.body;
+      await confine(request, P.createRbac, clusters, 'the key');
       const { info, key } = await deps.apiKeys.create(
         { name, role, clusters, expiresInMs: expiresInDays * 86_400_000 },
         who(request).name,
@@ -305,7 +341,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
       },
     },
     async (request, reply) => {
-      if (!(await deps.apiKeys.revoke(request.params.id)))
+      const existing = await deps.apiKeys.get(request.params.id);
+      if (!existing) throw new NotFoundError(`no API key ${request.params.id}`);
+      await confine(request, P.deleteRbac, existing.clusters, 'the key');
+      if (!(await deps.apiKeys.revoke(existing.id)))
         throw new NotFoundError(`no API key ${request.params.id}`);
       deps.authorizer.invalidate();
       return reply.code(204).send(null);

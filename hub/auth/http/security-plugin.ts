@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { authorizedCluster } from '../../api/access-guard.js';
 import { AppError } from '../../errors.js';
 import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
 import { TokenRejectedError } from '../token-rejected.js';
@@ -81,7 +82,10 @@ export const securityPlugin = fp<SecurityPluginOptions>(
         principalKind: principal?.kind,
         principalId: principal?.id,
         principalName: principal?.name,
-        cluster: requestCluster(request),
+        // Only a cluster the guard authorized this request on, on a route that
+        // takes one: a `?cluster=` elsewhere (or on a refused request) is the
+        // caller's say-so and would file the entry in that cluster's view.
+        cluster: authorizedCluster(request),
         method: request.method,
         // The path only: a query string could carry anything, credentials included.
         path: request.url.split('?')[0],
@@ -118,11 +122,4 @@ function setSecurityHeaders(reply: FastifyReply, hsts: boolean): void {
     );
   }
   if (hsts) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
-}
-
-function requestCluster(request: FastifyRequest): string | undefined {
-  const fromParams = (request.params as Record<string, unknown> | undefined)?.cluster;
-  if (typeof fromParams === 'string') return fromParams;
-  const fromQuery = (request.query as Record<string, unknown> | undefined)?.cluster;
-  return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined;
 }

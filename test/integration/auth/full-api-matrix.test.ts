@@ -59,6 +59,8 @@ let app: FastifyInstance;
 const routes: Route[] = [];
 /** The routes in the OpenAPI document. */
 let documented: string[];
+/** Documented routes that declare a `cluster` path or query parameter. */
+const takesCluster = new Set<string>();
 const asked: { permission: Permission; scoped: boolean }[] = [];
 let streamUrl: string;
 const keys = new Map<string, string>();
@@ -122,9 +124,17 @@ beforeAll(async () => {
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   streamUrl = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/stream`;
-  const doc = app.swagger() as { paths: Record<string, Record<string, unknown>> };
+  const doc = app.swagger() as {
+    paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+  };
   documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
-    Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    Object.entries(ops).map(([m, op]) => {
+      const id = `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`;
+      // What a client reads: whether the operation documents a cluster parameter.
+      if (op.parameters?.some((p) => p.name === 'cluster' && (p.in === 'path' || p.in === 'query')))
+        takesCluster.add(id);
+      return id;
+    }),
   );
   for (const role of ROLES) {
     for (const scope of ['all', 'east'] as const) {
@@ -190,6 +200,11 @@ describe('route × role matrix over the whole API', () => {
     const ids = routes.map((r) => `${r.method} ${r.url}`);
     expect(ids).toContain(STREAM);
     expect(ids.filter((id) => id !== STREAM && !documented.includes(id))).toEqual([]);
+    // Both kinds are in the table, the hub-wide ones among those that take no cluster.
+    expect([...takesCluster]).toContain('GET /api/v1/fleet/gpus');
+    expect(ids.filter((id) => id !== STREAM && !takesCluster.has(id))).toEqual(
+      expect.arrayContaining(['POST /api/v1/api-keys', 'DELETE /api/v1/api-keys/:id', 'GET /api/v1/metrics']),
+    );
     for (const post of routes.filter((r) => r.method === 'POST')) {
       expect(BODIES[`${post.method} ${post.url}`], `sample body for ${post.url}`).toBeDefined();
     }
@@ -215,11 +230,15 @@ describe('route × role matrix over the whole API', () => {
       for (const role of ROLES as readonly Role[]) {
         for (const scope of ['all', 'east'] as const) {
           for (const target of targets) {
-            // Without a cluster, a list answers what the caller may see (its clusters);
-            // any other route then acts on all clusters.
-            const listsOwn = target === undefined && scopedLists.has(`${route.method} ${route.url}`);
+            // A ?cluster= counts only where the route declares a cluster parameter; elsewhere
+            // it must not narrow the check (it once minted all-clusters keys for an east admin).
+            // Without a cluster, a list answers what the caller may see (its clusters); any
+            // other route then acts on all clusters.
+            const id = `${route.method} ${route.url}`;
+            const named = takesCluster.has(id) ? target : undefined;
+            const listsOwn = named === undefined && scopedLists.has(id);
             const expected =
-              roleGrants(role, permission) && (scope === 'all' || target === 'east' || listsOwn);
+              roleGrants(role, permission) && (scope === 'all' || named === 'east' || listsOwn);
             const answer = await inject(route, target, keys.get(`${role}/${scope}`));
             checked++;
             const allowed = answer.statusCode !== 401 && answer.statusCode !== 403;

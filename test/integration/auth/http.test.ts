@@ -209,6 +209,103 @@ describe('hub HTTP security', () => {
     expect(after.body).toMatchObject({ code: 'unauthenticated', detail: 'API key has been revoked' });
   });
 
+  it('a cluster admin cannot mint or revoke hub-wide keys by adding ?cluster= to a route that takes none', async () => {
+    const { info: hubWide, key: hubWideKey } = await t.apiKeys.create(
+      { name: 'hub-wide', role: 'viewer', clusters: null, expiresInMs: 600_000 },
+      'test',
+    );
+    secrets.push(hubWideKey);
+    const listKeys = async () =>
+      JSON.stringify((await call('GET', '/api/v1/api-keys', tokens.hubAdmin)).body.apiKeys);
+    const before = await listKeys();
+    for (const clusters of [null, ['east', 'west']]) {
+      const mint = await call('POST', '/api/v1/api-keys?cluster=east', tokens.eastAdmin, {
+        name: 'escalate',
+        role: 'admin',
+        clusters,
+        expiresInDays: 1,
+      });
+      expect(mint.status, JSON.stringify(clusters)).toBe(403);
+      expect(mint.type).toContain('application/problem+json');
+      expect(mint.body).toMatchObject({ code: 'forbidden' });
+    }
+    const revoke = await call('DELETE', `/api/v1/api-keys/${hubWide.id}?cluster=east`, tokens.eastAdmin);
+    expect(revoke.status).toBe(403);
+    expect(revoke.body).toMatchObject({ code: 'forbidden' });
+    expect(await listKeys()).toBe(before);
+    expect((await t.apiKeys.get(hubWide.id))?.revokedMs).toBeNull();
+    expect((await call('GET', '/api/v1/me', hubWideKey)).status).toBe(200);
+  });
+
+  it('files an audit entry under a cluster only when the route takes one and the guard authorized it', async () => {
+    const marker = `audit-${Math.random().toString(36).slice(2)}`;
+    // A global admin's hub-wide mutation with a stray ?cluster=east.
+    const hubWide = await call('POST', '/api/v1/api-keys?cluster=east', tokens.hubAdmin, {
+      name: marker,
+      role: 'viewer',
+      clusters: null,
+      expiresInDays: 1,
+    });
+    expect(hubWide.status).toBe(201);
+    secrets.push(hubWide.body.key as string);
+    const keyId = (hubWide.body.apiKey as { id: string }).id;
+    // Refused attempts labelled with a cluster by the caller.
+    expect((await call('DELETE', `/api/v1/api-keys/${keyId}?cluster=east`, tokens.eastAdmin)).status).toBe(
+      403,
+    );
+    expect(
+      (
+        await call('POST', '/api/v1/rbac/bindings?cluster=west', tokens.eastAdmin, {
+          subjectKind: 'user',
+          subject: marker,
+          role: 'viewer',
+        })
+      ).status,
+    ).toBe(403);
+    // An east mutation the guard authorized on east.
+    const east = await call('POST', '/api/v1/rbac/bindings?cluster=east', tokens.eastAdmin, {
+      subjectKind: 'user',
+      subject: marker,
+      role: 'viewer',
+    });
+    expect(east.status).toBe(201);
+    await t.audit.flush();
+
+    type Entry = {
+      path?: string;
+      method?: string;
+      outcome: string;
+      cluster?: string;
+      principalName?: string;
+    };
+    const all = (await call('GET', '/api/v1/audit?limit=1000', tokens.hubAdmin)).body.entries as Entry[];
+    const find = (method: string, path: string, principal: string) =>
+      all.find((e) => e.method === method && e.path === path && e.principalName === principal);
+    expect(find('POST', '/api/v1/api-keys', 'hub-admin')).toMatchObject({ outcome: 'success' });
+    expect(find('POST', '/api/v1/api-keys', 'hub-admin')?.cluster).toBeUndefined();
+    const refusedRevoke = find('DELETE', `/api/v1/api-keys/${keyId}`, 'east-admin');
+    expect(refusedRevoke).toMatchObject({ outcome: 'forbidden' });
+    expect(refusedRevoke?.cluster).toBeUndefined();
+    const refusedBind = all.find(
+      (e) =>
+        e.path === '/api/v1/rbac/bindings' && e.outcome === 'forbidden' && e.principalName === 'east-admin',
+    );
+    expect(refusedBind?.cluster).toBeUndefined();
+    const eastBind = all.filter(
+      (e) =>
+        e.path === '/api/v1/rbac/bindings' && e.outcome === 'success' && e.principalName === 'east-admin',
+    );
+    expect(eastBind.map((e) => e.cluster)).toContain('east');
+
+    // The east admin's own audit view holds none of the hub-wide or refused entries.
+    const eastView = (await call('GET', '/api/v1/audit?limit=1000', tokens.eastAdmin)).body
+      .entries as Entry[];
+    expect(eastView.length).toBeGreaterThan(0);
+    expect(eastView.every((e) => e.cluster === 'east')).toBe(true);
+    expect(eastView.some((e) => e.path === '/api/v1/api-keys')).toBe(false);
+    expect(eastView.some((e) => e.path === `/api/v1/api-keys/${keyId}`)).toBe(false);
+  });
+
   it('refuses bad input with problem+json and stores nothing', async () => {
     const before = (await call('GET', '/api/v1/rbac/bindings', tokens.hubAdmin)).body.bindings as unknown[];
     const bad = await call('POST', '/api/v1/rbac/bindings?cluster=East!', tokens.hubAdmin, {
@@ -427,6 +524,11 @@ describe('route × role matrix (generated from the route table)', () => {
   it('covers every route of the table', () => {
     const guarded = t.routes.filter((r) => r.permission);
     expect(guarded.length).toBeGreaterThanOrEqual(9);
+    // Both kinds are in the table: routes that take a cluster and routes that do not.
+    expect(guarded.filter((r) => r.takesCluster).length).toBeGreaterThan(0);
+    expect(guarded.filter((r) => !r.takesCluster).map((r) => `${r.method} ${r.url}`)).toEqual(
+      expect.arrayContaining(['POST /api/v1/api-keys', 'DELETE /api/v1/api-keys/:id']),
+    );
     for (const r of t.routes)
       expect(r.permission !== undefined || r.public, `${r.method} ${r.url}`).toBe(true);
     for (const r of guarded.filter((g) => g.method === 'POST')) {
@@ -451,11 +553,13 @@ describe('route × role matrix (generated from the route table)', () => {
       for (const role of ROLES) {
         for (const scope of ['all', 'east'] as const) {
           for (const target of targets) {
-            // The request's cluster scope: a route without a cluster acts on all clusters, except
-            // a list, which answers what the caller may see (its clusters).
+            // The request's cluster scope: a ?cluster= counts only on a route that declares one
+            // (elsewhere it is ignored, never a way to narrow the check). A route without a
+            // cluster acts on all clusters, except a list, which answers what the caller may see.
+            const named = route.takesCluster ? target : undefined;
             const expected =
               roleGrants(role, permission) &&
-              (scope === 'all' || target === 'east' || (target === undefined && route.scopedList));
+              (scope === 'all' || named === 'east' || (named === undefined && route.scopedList));
             const { path, body } = request(route, target);
             const answer = await call(route.method, path, principalsFor(role, scope), body);
             const allowed = answer.status !== 401 && answer.status !== 403;

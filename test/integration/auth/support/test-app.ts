@@ -28,6 +28,11 @@ export interface RouteInfo {
   readonly public: boolean;
   /** Without a cluster, the route answers what the caller's scope allows (config.scopedList). */
   readonly scopedList: boolean;
+  /**
+   * The route's schema declares a `cluster` path or query parameter: only
+   * then may a named cluster narrow the permission check to it.
+   */
+  readonly takesCluster: boolean;
 }
 
 export interface TestApp {
@@ -98,6 +103,12 @@ export async function buildTestApp(options: {
         permission: config?.permission,
         public: config?.public === true || config?.selfAuthenticated === true,
         scopedList: config?.scopedList === true,
+        takesCluster: ['params', 'querystring'].some(
+          (part) =>
+            (
+              route.schema as Record<string, { properties?: Record<string, unknown> } | undefined> | undefined
+            )?.[part]?.properties?.cluster !== undefined,
+        ),
       });
     }
   });
