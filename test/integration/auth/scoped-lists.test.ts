@@ -153,6 +153,8 @@ function scopedListSuite(engine: Engine): void {
     keys.adminEast = await key('admin-east', 'admin', [EAST]);
     keys.viewerEast = await key('viewer-east', 'viewer', [EAST]);
     keys.viewerNowhere = await key('viewer-nowhere', 'viewer', ['nowhere']);
+    // A key that can act on west only: an east admin must not see it.
+    await key(`viewer-${WEST}`, 'viewer', [WEST]);
 
     // The same fleet shape in both clusters: 6 GPUs (with samples), a PTP
     // clock, a VF, an agent, events, an enrollment token and a binding.
@@ -260,18 +262,29 @@ function scopedListSuite(engine: Engine): void {
       const scoped = await get(list.path, scopedKey);
       expect(scoped.status, `${list.path}: ${scoped.text}`).toBe(200);
       const items = scoped.body[list.field] as unknown[];
-      // API keys of the scoped callers mention only their cluster (or none).
       expect(items.length, `${list.path} returns the caller's items`).toBeGreaterThan(0);
       expect(scoped.text, `${list.path} leaks the other cluster`).not.toContain(WEST);
-      if (list.field !== 'apiKeys') expect(scoped.text).toContain(EAST);
+      expect(scoped.text).toContain(EAST);
 
       const all = await get(list.path, keys.adminAll);
       expect(all.status, `${list.path}: ${all.text}`).toBe(200);
-      if (list.field !== 'apiKeys') {
-        expect(all.text, `${list.path} for an all-clusters admin`).toContain(WEST);
-        expect(all.text).toContain(EAST);
-      }
+      expect(all.text, `${list.path} for an all-clusters admin`).toContain(WEST);
+      expect(all.text).toContain(EAST);
     }
+  });
+
+  it('shows a cluster admin the API keys that can act on its cluster, and not those of another', async () => {
+    type Key = { name: string; clusters: string[] | null };
+    const names = (body: Record<string, unknown>) => (body.apiKeys as Key[]).map((k) => k.name).sort();
+    const east = await get('/api/v1/api-keys', keys.adminEast);
+    expect(east.status, east.text).toBe(200);
+    // East-scoped keys and all-clusters keys reach east; the west key does not.
+    expect(names(east.body)).toEqual(['admin-all', 'admin-east', 'viewer-east']);
+    const all = await get('/api/v1/api-keys', keys.adminAll);
+    expect(names(all.body)).toEqual(
+      ['admin-all', 'admin-east', 'viewer-east', `viewer-${WEST}`, 'viewer-nowhere'].sort(),
+    );
+    expect((await get(`/api/v1/api-keys?cluster=${WEST}`, keys.adminEast)).status).toBe(403);
   });
 
   it('a named cluster out of scope is 403; in scope it answers that cluster', async () => {
