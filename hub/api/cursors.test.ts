@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
-import { decodeEventCursor, decodeSeriesCursor, encodeEventCursor, encodeSeriesCursor } from './cursors.js';
+import {
+  decodeAuditCursor,
+  decodeEventCursor,
+  decodeKeyCursor,
+  decodeSeriesCursor,
+  encodeAuditCursor,
+  encodeEventCursor,
+  encodeKeyCursor,
+  encodeSeriesCursor,
+} from './cursors.js';
 
 describe('page cursors', () => {
   it('round-trip the keyset position of their own list', () => {
@@ -23,6 +32,30 @@ describe('page cursors', () => {
       () => decodeEventCursor(forged({ v: 1, list: 'events', order: 'asc', timeUs: '1 OR 1=1', id: '2' })),
       () => decodeSeriesCursor(forged({ v: 1, list: 'series', id: 1.5 })),
       () => decodeSeriesCursor(forged({ v: 1, list: 'series', id: -1 })),
+    ]) {
+      expect(bad).toThrow(InputError);
+    }
+  });
+
+  it('bind fleet, agents and audit cursors to their own list', () => {
+    const key = ['east', 'node-1', 'GPU-1'] as const;
+    expect(decodeKeyCursor('fleet/gpus', encodeKeyCursor('fleet/gpus', key))).toEqual(key);
+    expect(decodeAuditCursor(encodeAuditCursor(17))).toBe(17);
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const bad of [
+      () => decodeKeyCursor('fleet/ptp', encodeKeyCursor('fleet/gpus', key)),
+      () => decodeKeyCursor('agents', encodeKeyCursor('fleet/nodes', key)),
+      () => decodeKeyCursor('agents', encodeAuditCursor(3)),
+      () => decodeAuditCursor(encodeKeyCursor('agents', key)),
+      () => decodeAuditCursor(encodeSeriesCursor(3)),
+      // The untagged arrays these lists once returned, and hand-made ones.
+      () => decodeKeyCursor('fleet/gpus', forged(['east', 'node-1', 'GPU-1'])),
+      () => decodeKeyCursor('fleet/gpus', forged({ v: 1, list: 'fleet/gpus', key: ['a', 'b'] })),
+      () => decodeKeyCursor('fleet/gpus', forged({ v: 1, list: 'fleet/gpus', key: ['a', 'b', 3] })),
+      () => decodeKeyCursor('fleet/gpus', forged({ v: 2, list: 'fleet/gpus', key: ['a', 'b', 'c'] })),
+      () => decodeAuditCursor('12'),
+      () => decodeAuditCursor(forged({ v: 1, list: 'audit', id: 0 })),
+      () => decodeAuditCursor(forged({ v: 1, list: 'audit', id: '5' })),
     ]) {
       expect(bad).toThrow(InputError);
     }

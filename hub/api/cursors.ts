@@ -2,12 +2,13 @@ import { InputError } from '../errors.js';
 import type { EventPosition } from '../store/store.js';
 
 /**
- * Opaque page cursors for the events and series lists. A cursor is the
- * keyset position of the last row of a page (base64url JSON, versioned and
- * tagged with the list it belongs to), so the next page is read with a
- * `WHERE (key) > position` condition: rows inserted meanwhile never shift or
- * repeat what is left, unlike an offset. Clients must treat cursors as
- * opaque; a cursor of another list or a hand-made one is refused with 400.
+ * Opaque page cursors for every paged list: events, series, the fleet views,
+ * agents and the audit log. A cursor is the keyset position of the last row
+ * of a page (base64url JSON, versioned and tagged with the list it belongs
+ * to), so the next page is read after that position: rows inserted meanwhile
+ * never shift or repeat what is left, unlike an offset. Clients must treat
+ * cursors as opaque; a cursor of another list or a hand-made one is refused
+ * with 400 (a position from one list means nothing in another's order).
  */
 
 interface EventCursor {
@@ -24,7 +25,22 @@ interface SeriesCursor {
   readonly id: number;
 }
 
-function encode(value: EventCursor | SeriesCursor): string {
+/** Lists ordered by an (cluster, node, entity or agent id) key, computed in the hub. */
+export type KeyedList = 'fleet/gpus' | 'fleet/ptp' | 'fleet/sriov' | 'fleet/nodes' | 'agents';
+
+interface KeyCursor {
+  readonly v: 1;
+  readonly list: KeyedList;
+  readonly key: readonly [string, string, string];
+}
+
+interface AuditCursor {
+  readonly v: 1;
+  readonly list: 'audit';
+  readonly id: number;
+}
+
+function encode(value: EventCursor | SeriesCursor | KeyCursor | AuditCursor): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
@@ -73,6 +89,46 @@ export function decodeSeriesCursor(cursor: string): number {
     c.id < 0
   ) {
     throw new InputError('cursor: not a series cursor returned by this API');
+  }
+  return c.id;
+}
+
+/** Keys are at most three names; longer strings are no key this API returned. */
+const MAX_KEY_PART = 512;
+
+export function encodeKeyCursor(list: KeyedList, key: readonly [string, string, string]): string {
+  return encode({ v: 1, list, key: [key[0], key[1], key[2]] });
+}
+
+export function decodeKeyCursor(list: KeyedList, cursor: string): readonly [string, string, string] {
+  const c = decode(cursor);
+  const key = c.key;
+  if (
+    c.v !== 1 ||
+    c.list !== list ||
+    !Array.isArray(key) ||
+    key.length !== 3 ||
+    !key.every((part) => typeof part === 'string' && part.length <= MAX_KEY_PART)
+  ) {
+    throw new InputError(`cursor: not a ${list} cursor returned by this API`);
+  }
+  return [key[0] as string, key[1] as string, key[2] as string];
+}
+
+export function encodeAuditCursor(id: number): string {
+  return encode({ v: 1, list: 'audit', id });
+}
+
+export function decodeAuditCursor(cursor: string): number {
+  const c = decode(cursor);
+  if (
+    c.v !== 1 ||
+    c.list !== 'audit' ||
+    typeof c.id !== 'number' ||
+    !Number.isSafeInteger(c.id) ||
+    c.id < 1
+  ) {
+    throw new InputError('cursor: not an audit cursor returned by this API');
   }
   return c.id;
 }

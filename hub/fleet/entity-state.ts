@@ -88,44 +88,34 @@ function entityKey(cluster: string, node: string, entity: string): string {
 /** Position of an item in fleet order: (cluster, node, entity). */
 export type EntityKey = readonly [cluster: string, node: string, entity: string];
 
-/** Opaque cursor over (cluster, node, entity) order. */
-export function encodeCursor(key: EntityKey): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): EntityKey | null {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 3 && parsed.every((p) => typeof p === 'string')) {
-      return parsed as unknown as EntityKey;
-    }
-  } catch {
-    // fall through
-  }
-  return null;
-}
-
-/** Fleet order; page() expects items sorted by it. */
+/**
+ * Fleet order; page() expects items sorted by it. Compares UTF-16 code
+ * units, a total order: two different names never compare equal (a locale
+ * collation does say 0 for `a\u0000` and `a`, or for composed and decomposed
+ * accents, and a page would then resume past the second of the two).
+ */
 export function compareKey(a: EntityKey, b: EntityKey): number {
-  return a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]);
+  return compareName(a[0], b[0]) || compareName(a[1], b[1]) || compareName(a[2], b[2]);
+}
+
+function compareName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
- * Items (already in fleet order) after the cursor, at most `limit`, with the
- * next cursor when more remain.
+ * Items (already in fleet order) after the key `after`, at most `limit`,
+ * with the key of the last one when more remain (the route encodes it as
+ * its list's cursor).
  */
 export function page<T>(
   items: readonly T[],
   keyOf: (item: T) => EntityKey,
   after: EntityKey | null,
   limit: number,
-): { items: T[]; nextCursor: string | null } {
+): { items: T[]; next: EntityKey | null } {
   const start = after ? items.findIndex((item) => compareKey(keyOf(item), after) > 0) : 0;
-  if (start < 0) return { items: [], nextCursor: null };
+  if (start < 0) return { items: [], next: null };
   const slice = items.slice(start, start + limit);
   const last = slice[slice.length - 1];
-  return {
-    items: slice,
-    nextCursor: start + limit < items.length && last ? encodeCursor(keyOf(last)) : null,
-  };
+  return { items: slice, next: start + limit < items.length && last ? keyOf(last) : null };
 }

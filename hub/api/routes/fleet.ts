@@ -1,10 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { InputError } from '../../errors.js';
-import { compareKey, decodeCursor, entityStates, page, type EntityKey } from '../../fleet/entity-state.js';
+import { compareKey, entityStates, page, type EntityKey } from '../../fleet/entity-state.js';
 import { gpuView, ptpView, sriovView } from '../../fleet/views.js';
 import type { Store } from '../../store/store.js';
 import type { Permission } from '../access.js';
 import { clusterFilter } from '../access-guard.js';
+import { decodeKeyCursor, encodeKeyCursor, type KeyedList } from '../cursors.js';
 import { parseDuration } from '../query-params.js';
 import { problemResponses } from '../schemas.js';
 
@@ -31,11 +31,17 @@ function nodeKey(n: { cluster: string; node: string; agentId: string }): EntityK
   return [n.cluster, n.node, n.agentId];
 }
 
-function cursorOf(cursor: string | undefined): EntityKey | null {
-  if (cursor === undefined) return null;
-  const decoded = decodeCursor(cursor);
-  if (!decoded) throw new InputError('cursor: not a cursor returned by this API');
-  return decoded;
+/** One page of a fleet list after the request's cursor (which must be one of this list's). */
+function pageOf<T>(
+  list: KeyedList,
+  items: readonly T[],
+  keyOf: (item: T) => EntityKey,
+  cursor: string | undefined,
+  limit: number,
+): { items: T[]; nextCursor: string | null } {
+  const after = cursor === undefined ? null : decodeKeyCursor(list, cursor);
+  const { items: slice, next } = page(items, keyOf, after, limit);
+  return { items: slice, nextCursor: next === null ? null : encodeKeyCursor(list, next) };
 }
 
 /**
@@ -110,10 +116,11 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
       if (q.throttling !== undefined)
         gpus = gpus.filter((g) => g.throttleReasons.length > 0 === q.throttling);
       if (q.xid_within !== undefined) gpus = gpus.filter((g) => g.xidCount > 0);
-      const { items, nextCursor } = page(
+      const { items, nextCursor } = pageOf(
+        'fleet/gpus',
         gpus,
         (g) => [g.cluster, g.node, g.uuid],
-        cursorOf(q.cursor),
+        q.cursor,
         q.limit,
       );
       return { gpus: items, nextCursor };
@@ -168,10 +175,11 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
         await entityStates(store, { ...scope, node: q.node, source: 'ptp', kinds: ['ptp_clock', 'ptp_port'] })
       ).map(ptpView);
       if (q.clock_state) views = views.filter((v) => v.clockState === q.clock_state);
-      const { items, nextCursor } = page(
+      const { items, nextCursor } = pageOf(
+        'fleet/ptp',
         views,
         (v) => [v.cluster, v.node, v.entity],
-        cursorOf(q.cursor),
+        q.cursor,
         q.limit,
       );
       return { ptp: items, nextCursor };
@@ -216,10 +224,11 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
       const views = (await entityStates(store, { ...scope, node: q.node, source: 'sriov', kinds })).map(
         sriovView,
       );
-      const { items, nextCursor } = page(
+      const { items, nextCursor } = pageOf(
+        'fleet/sriov',
         views,
         (v) => [v.cluster, v.node, v.pciAddress],
-        cursorOf(q.cursor),
+        q.cursor,
         q.limit,
       );
       return { devices: items, nextCursor };
@@ -317,7 +326,13 @@ export const fleetRoutes: FastifyPluginAsyncTypebox<FleetRoutesDeps> = async (ap
           };
         })
         .sort((x, y) => compareKey(nodeKey(x), nodeKey(y)));
-      const { items, nextCursor } = page(nodes, nodeKey, cursorOf(request.query.cursor), request.query.limit);
+      const { items, nextCursor } = pageOf(
+        'fleet/nodes',
+        nodes,
+        nodeKey,
+        request.query.cursor,
+        request.query.limit,
+      );
       return { nodes: items, nextCursor };
     },
   );

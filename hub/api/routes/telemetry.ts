@@ -1,7 +1,14 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Permission } from '../access.js';
 import { clusterFilter } from '../access-guard.js';
-import { decodeEventCursor, decodeSeriesCursor, encodeEventCursor, encodeSeriesCursor } from '../cursors.js';
+import {
+  decodeEventCursor,
+  decodeKeyCursor,
+  decodeSeriesCursor,
+  encodeEventCursor,
+  encodeKeyCursor,
+  encodeSeriesCursor,
+} from '../cursors.js';
 import { parseDuration, parseMatchers, parseTime } from '../query-params.js';
 import {
   EventSchema,
@@ -13,7 +20,7 @@ import {
 } from '../schemas.js';
 import type { SeriesSelector, Store } from '../../store/store.js';
 import { InputError } from '../../errors.js';
-import { compareKey, decodeCursor, page, type EntityKey } from '../../fleet/entity-state.js';
+import { compareKey, page, type EntityKey } from '../../fleet/entity-state.js';
 
 export interface TelemetryRoutesDeps {
   readonly store: Store;
@@ -302,15 +309,13 @@ export const telemetryRoutes: FastifyPluginAsyncTypebox<TelemetryRoutesDeps> = a
     async (request) => {
       const { cluster, clusters } = clusterFilter(request);
       const q = request.query;
-      const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
-      if (q.cursor !== undefined && after === null)
-        throw new InputError('cursor: not a cursor returned by this API');
+      const after = q.cursor === undefined ? null : decodeKeyCursor('agents', q.cursor);
       // Fleet order (cluster, node, agent) in JS: the cursor compares keys the same way.
       const agents = (await store.agents.list(cluster ?? clusters))
         .map((a) => ({ ...a, capabilities: [...a.capabilities] }))
         .sort((x, y) => compareKey(agentKey(x), agentKey(y)));
-      const { items, nextCursor } = page(agents, agentKey, after, q.limit);
-      return { agents: items, nextCursor };
+      const { items, next } = page(agents, agentKey, after, q.limit);
+      return { agents: items, nextCursor: next === null ? null : encodeKeyCursor('agents', next) };
     },
   );
 };

@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator, Permission, Principal } from '../../api/access.js';
 import { clusterFilter } from '../../api/access-guard.js';
+import { decodeAuditCursor, encodeAuditCursor } from '../../api/cursors.js';
 import { problemResponses } from '../../api/schemas.js';
 import { AuthenticationError, ForbiddenError, NotFoundError } from '../../errors.js';
 import type { EnrollmentTokens } from '../../store/store.js';
@@ -459,7 +460,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
           principal: Type.Optional(Type.String({ maxLength: 512, description: 'principal id' })),
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           cursor: Type.Optional(
-            Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page' }),
+            Type.String({ maxLength: 512, description: 'nextCursor of the previous page (opaque)' }),
           ),
         }),
         response: {
@@ -483,13 +484,16 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
         principalId: q.principal,
         // Entries without a cluster (failed logins, hub-wide actions) only at all-clusters scope.
         clusters: cluster === undefined ? clusters : [cluster],
-        beforeId: q.cursor === undefined ? undefined : Number(q.cursor),
+        beforeId: q.cursor === undefined ? undefined : decodeAuditCursor(q.cursor),
         // One more than asked tells whether another page exists (no empty last page).
         limit: q.limit + 1,
       });
       const page = entries.slice(0, q.limit);
       const last = page.at(-1);
-      return { entries: page, nextCursor: entries.length > q.limit && last ? String(last.id) : null };
+      return {
+        entries: page,
+        nextCursor: entries.length > q.limit && last ? encodeAuditCursor(last.id) : null,
+      };
     },
   );
 };

@@ -509,7 +509,31 @@ function scopedListSuite(engine: Engine): void {
     const eventCursor = events.body.nextCursor as string;
     const series = await get('/api/v1/series?limit=1', keys.adminAll);
     const seriesCursor = series.body.nextCursor as string;
+    const cursorOf = async (path: string) => {
+      const res = await get(path, keys.adminAll);
+      expect(res.body.nextCursor, path).toEqual(expect.any(String));
+      return res.body.nextCursor as string;
+    };
+    const gpuCursor = await cursorOf('/api/v1/fleet/gpus?limit=1');
+    const nodesCursor = await cursorOf('/api/v1/fleet/nodes?limit=1');
+    const agentsCursor = await cursorOf('/api/v1/agents?limit=1');
+    const auditCursor = await cursorOf('/api/v1/audit?limit=1');
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    // The untagged key arrays these lists once returned: a hand-made position.
+    const handMade = forged([EAST, `${EAST}-node-0`, `GPU-${EAST}-0`]);
     for (const path of [
+      // Fleet views, /agents and /audit: garbage, hand-made, and cursors of another list.
+      `/api/v1/fleet/gpus?cursor=${handMade}`,
+      '/api/v1/fleet/gpus?cursor=bogus',
+      `/api/v1/fleet/ptp?cursor=${gpuCursor}`,
+      `/api/v1/fleet/sriov?cursor=${gpuCursor}`,
+      `/api/v1/fleet/nodes?cursor=${agentsCursor}`,
+      `/api/v1/fleet/gpus?cursor=${eventCursor}`,
+      `/api/v1/agents?cursor=${nodesCursor}`,
+      `/api/v1/agents?cursor=${handMade}`,
+      `/api/v1/audit?cursor=${gpuCursor}`,
+      '/api/v1/audit?cursor=12',
+      `/api/v1/events?cursor=${auditCursor}`,
       '/api/v1/events?cursor=bogus',
       `/api/v1/events?cursor=${seriesCursor}`,
       `/api/v1/series?cursor=${eventCursor}`,
@@ -521,8 +545,19 @@ function scopedListSuite(engine: Engine): void {
         url: path,
         headers: { authorization: `Bearer ${keys.adminAll}` },
       });
-      expect(res.statusCode, path).toBe(400);
+      expect(res.statusCode, `${path}: ${res.body}`).toBe(400);
       expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 400, detail: expect.stringContaining('cursor') });
+    }
+    // Each list's own cursor still walks on.
+    for (const [path, cursor] of [
+      ['/api/v1/fleet/gpus', gpuCursor],
+      ['/api/v1/fleet/nodes', nodesCursor],
+      ['/api/v1/agents', agentsCursor],
+      ['/api/v1/audit', auditCursor],
+    ] as const) {
+      const res = await get(`${path}?limit=1&cursor=${cursor}`, keys.adminAll);
+      expect(res.status, `${path}: ${res.text}`).toBe(200);
     }
   });
 }
