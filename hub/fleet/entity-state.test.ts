@@ -28,7 +28,7 @@ describe('fleet order and paging', () => {
     const seen: EntityKey[] = [];
     let after: EntityKey | null = null;
     for (let i = 0; i <= keys.length; i++) {
-      const { items, next } = page(keys, (k) => k, after, 1);
+      const { items, next }: { items: EntityKey[]; next: EntityKey | null } = page(keys, (k) => k, after, 1);
       seen.push(...items);
       if (next === null) break;
       after = next;
