@@ -1,4 +1,5 @@
 import type { Authenticator, Credentials, Principal } from '../api/access.js';
+import { AuthenticationError } from '../errors.js';
 import { API_KEY_PREFIX } from './api-keys/api-keys.js';
 import { TokenRejectedError } from './token-rejected.js';
 
@@ -32,7 +33,17 @@ export function hubAuthenticator(parts: HubAuthenticatorParts): Authenticator {
           'unknown_credential',
           'bearer token is not a credential this hub accepts',
         );
-      return target.authenticate(credentials);
+      if (target !== parts.adminToken) return target.authenticate(credentials);
+      try {
+        return await target.authenticate(credentials);
+      } catch (err) {
+        // The admin token's check (hub/api, which knows no audit reasons) only
+        // says "no": give the audit log the same stable reason as an unknown key.
+        if (err instanceof AuthenticationError && !(err instanceof TokenRejectedError)) {
+          throw new TokenRejectedError('unknown_credential', err.message, { cause: err });
+        }
+        throw err;
+      }
     },
   };
 }

@@ -85,6 +85,8 @@ beforeAll(async () => {
     issuer: issuer.issuer,
     audience: AUDIENCE,
     adminToken: ADMIN_TOKEN,
+    // Short, so the key-rotation case need not wait 30 s for the hub to refetch the JWKS.
+    oidc: { jwksCooldownMs: 50 },
   });
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
@@ -392,8 +394,23 @@ describe('limits', () => {
   });
 });
 
-describe('attack suite over HTTP: each token is refused with 401 and a problem+json body', () => {
-  const attacks: [string, () => Promise<string>][] = [
+/** The audit entries of refused authentications recorded since `sinceMs`, read through GET /audit. */
+async function refusalsSince(sinceMs: number): Promise<{ reason?: string; path?: string }[]> {
+  await t.audit.flush();
+  const audit = await call(
+    'GET',
+    `/api/v1/audit?outcome=unauthenticated&since=${sinceMs}&limit=1000`,
+    // The bootstrap admin token: it stays valid while the issuer's keys rotate.
+    ADMIN_TOKEN,
+  );
+  expect(audit.status).toBe(200);
+  return audit.body.entries as { reason?: string; path?: string }[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('attack suite over HTTP: each token is refused with 401, a problem+json body and its reason', () => {
+  const attacks: [string, () => Promise<string>, string][] = [
     [
       'alg none',
       async () => {
@@ -401,6 +418,7 @@ describe('attack suite over HTTP: each token is refused with 401 and a problem+j
         const now = Math.floor(Date.now() / 1000);
         return `${enc({ alg: 'none', typ: 'at+jwt' })}.${enc({ iss: issuer.issuer, aud: AUDIENCE, sub: 'hub-admin', groups: ['hub-admins'], exp: now + 60 })}.`;
       },
+      'algorithm_not_allowed',
     ],
     [
       'HS256 signed with the public key',
@@ -416,16 +434,18 @@ describe('attack suite over HTTP: each token is refused with 401 and a problem+j
           .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: key.kid })
           .sign(createSecretKey(Buffer.from(await exportSPKI(key.publicKey))));
       },
+      'algorithm_not_allowed',
     ],
-    ['wrong issuer', () => forge({ iss: 'https://evil.example' })],
-    ['wrong audience', () => forge({ aud: 'https://another-api.example' })],
-    ['wrong typ', () => forge({}, { typ: 'JWT' })],
+    ['wrong issuer', () => forge({ iss: 'https://evil.example' }), 'wrong_issuer'],
+    ['wrong audience', () => forge({ aud: 'https://another-api.example' }), 'wrong_audience'],
+    ['wrong typ', () => forge({}, { typ: 'JWT' }), 'wrong_type'],
     [
       'expired',
       () => forge({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }),
+      'expired',
     ],
-    ['not yet valid', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 })],
-    ['unknown kid', async () => forge({}, {}, await newSigningKey('unknown-kid'))],
+    ['not yet valid', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 }), 'not_yet_valid'],
+    ['unknown kid', async () => forge({}, {}, await newSigningKey('unknown-kid')), 'unknown_key'],
     [
       'tampered payload',
       async () => {
@@ -433,23 +453,63 @@ describe('attack suite over HTTP: each token is refused with 401 and a problem+j
         const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
         return `${h}.${Buffer.from(JSON.stringify({ ...claims, groups: ['hub-admins'] })).toString('base64url')}.${s}`;
       },
+      'bad_signature',
     ],
-    ['a bearer token that is no credential', async () => 'definitely-not-a-token'],
+    ['a bearer token that is no credential', async () => 'definitely-not-a-token', 'unknown_credential'],
   ];
 
-  for (const [name, make] of attacks) {
-    it(`refuses ${name}`, async () => {
+  /** Presents `token` on a guarded and a self-authenticated route; both must refuse it for `reason`. */
+  async function expectRefused(token: string, reason: string): Promise<void> {
+    const sinceMs = Date.now();
+    const paths = ['/api/v1/rbac/bindings', '/api/v1/me'];
+    for (const path of paths) {
+      const answer = await call('GET', path, token);
+      expect(answer.status).toBe(401);
+      expect(answer.type).toContain('application/problem+json');
+      expect(answer.body).toMatchObject({ status: 401, code: 'unauthenticated' });
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    const entries = await refusalsSince(sinceMs);
+    expect(entries.map((e) => e.path).sort()).toEqual([...paths].sort());
+    expect(entries.map((e) => e.reason)).toEqual([reason, reason]);
+  }
+
+  for (const [name, make, reason] of attacks) {
+    it(`refuses ${name} (${reason})`, async () => {
       const token = await make();
       secrets.push(token);
-      for (const path of ['/api/v1/rbac/bindings', '/api/v1/me']) {
-        const answer = await call('GET', path, token);
-        expect(answer.status).toBe(401);
-        expect(answer.type).toContain('application/problem+json');
-        expect(answer.body).toMatchObject({ status: 401, code: 'unauthenticated' });
-        expect(answer.headers.get('www-authenticate')).toBe('Bearer');
-      }
+      await expectRefused(token, reason);
     });
   }
+
+  it('refuses a token signed by the removed key after a rotation (unknown_key)', async () => {
+    const kidOf = (jwt: string) =>
+      (JSON.parse(Buffer.from(jwt.split('.')[0] ?? '', 'base64url').toString()) as { kid?: string }).kid;
+    const old = await issuer.clientCredentialsToken(clients.viewer);
+    secrets.push(old);
+    expect(kidOf(old)).toBe(key.kid);
+    expect((await call('GET', '/api/v1/me', old)).status).toBe(200);
+
+    // The provider now publishes only the new key: the old one is removed from its JWKS.
+    const rotated = await newSigningKey('http-key-2');
+    issuer.useKeys([rotated]);
+    try {
+      await sleep(100); // past the hub's JWKS refetch cooldown
+      const fresh = await issuer.clientCredentialsToken(clients.viewer);
+      secrets.push(fresh);
+      expect(kidOf(fresh)).toBe('http-key-2');
+      // The new kid makes the hub refetch the JWKS: the new key is accepted.
+      expect((await call('GET', '/api/v1/me', fresh)).status).toBe(200);
+      await sleep(100);
+      // A token the issuer really signed, unexpired, but with a key no longer published.
+      await expectRefused(old, 'unknown_key');
+    } finally {
+      issuer.useKeys([key]);
+      await sleep(100);
+    }
+    // Back on the first key, the earlier tokens work again (the suite goes on with them).
+    expect((await call('GET', '/api/v1/me', tokens.viewer)).status).toBe(200);
+  });
 
   it('records every refusal in the audit log with its reason, readable through GET /audit', async () => {
     await t.audit.flush();

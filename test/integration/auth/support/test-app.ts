@@ -9,6 +9,7 @@ import type { ApiKeys } from '../../../../hub/auth/api-keys/api-keys.js';
 import type { AuditLog } from '../../../../hub/auth/audit/audit-log.js';
 import { buildAuth } from '../../../../hub/auth/build-auth.js';
 import type { BindingRepository } from '../../../../hub/auth/rbac/bindings.js';
+import type { OidcConfig } from '../../../../hub/auth/oidc/oidc-config.js';
 import type { RbacAuthorizer } from '../../../../hub/auth/rbac/rbac-authorizer.js';
 import { securityPlugin } from '../../../../hub/auth/http/security-plugin.js';
 import { createLogger } from '../../../../hub/logging.js';
@@ -53,6 +54,8 @@ export async function buildTestApp(options: {
   audience: string;
   adminToken: string;
   rateLimitMax?: number;
+  /** More OIDC settings (a short JWKS refetch cooldown for the rotation case). */
+  oidc?: Partial<OidcConfig>;
 }): Promise<TestApp> {
   const logs: string[] = [];
   const logger = createLogger({
@@ -67,7 +70,7 @@ export async function buildTestApp(options: {
   const revokedEnrollmentTokens: string[] = [];
   const auth = buildAuth(
     {
-      oidc: { issuer: options.issuer, audience: options.audience },
+      oidc: { ...options.oidc, issuer: options.issuer, audience: options.audience },
       adminToken: options.adminToken,
       bootstrapAdmins: { users: [], groups: ['hub-admins'] },
       apiKeyMaxLifetimeDays: 365,
