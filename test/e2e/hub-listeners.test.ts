@@ -13,7 +13,10 @@ import { bearerProtocol } from '../../hub/stream/credentials.js';
 
 /**
  * "No route, stream or socket of the hub answers data without a valid
- * credential", checked on the hub as `npm start` assembles it. First the
+ * credential", checked on the hub as `npm start` assembles it (startHub in
+ * this process; the all-in-one agent that `npm start` also spawns, with its
+ * unauthenticated loopback ops endpoint for its own health and metrics, is
+ * a separate process and outside this test: docs/security.md). First the
  * listeners are enumerated from the kernel (this process's listening TCP and
  * unix sockets, /proc), so a listener nobody knew of fails the test; then each
  * is probed without a credential and with a bad one: every HTTP route of the
