@@ -5,20 +5,28 @@ import type {
   BatchOutcome,
   BatchWrite,
   EnrollmentTokenInfo,
+  EventQuery,
   EventRecord,
+  InventoryQuery,
   InventoryRecord,
+  LatestValue,
   SeriesIdentity,
+  SeriesSelector,
   Store,
   StoredSeries,
 } from '../../store/store.js';
+import { compileSelector } from '../../stream/selector.js';
 
 /**
  * An in-memory Store for unit tests of ingest's protocol logic. It keeps the
  * parts of the Store contract ingest relies on: duplicates by the agent's
  * sequence high-water mark, atomic commit (nothing is visible if commit
- * fails), idempotent series resolution, hashed enrollment tokens. Queries
- * other than those tests need throw. `failNextCommit` simulates a database
- * failure.
+ * fails), idempotent series resolution, hashed enrollment tokens. The
+ * read queries it answers (series, latest values, events, inventory, agents)
+ * apply the same filters as the real store, the `cluster`/`clusters` scope
+ * above all (an empty `clusters` list matches nothing), so an API test built
+ * on it sees a scope leak instead of every row; the others throw.
+ * `failNextCommit` simulates a database failure.
  */
 export class MemoryStore implements Store {
   readonly info = { engine: 'pglite', version: 'memory' } as const;
@@ -73,7 +81,12 @@ export class MemoryStore implements Store {
     recordHello: async (a: Omit<AgentRecord, 'lastSequence'>) => {
       this.agentRows.set(a.agentId, { ...a, lastSequence: this.highWater.get(a.agentId) ?? 0 });
     },
-    list: async () => [...this.agentRows.values()],
+    list: async (cluster?: string | readonly string[]) =>
+      [...this.agentRows.values()].filter(
+        (a) =>
+          cluster === undefined ||
+          (typeof cluster === 'string' ? a.cluster === cluster : cluster.includes(a.cluster)),
+      ),
   };
 
   readonly sql = {
@@ -156,17 +169,50 @@ export class MemoryStore implements Store {
     };
   }
 
-  async findSeries(): Promise<StoredSeries[]> {
-    return [...this.series];
+  async findSeries(selector: SeriesSelector = {}, limit?: number): Promise<StoredSeries[]> {
+    const matches = compileSelector({ ...selector, matchers: selector.matchers && [...selector.matchers] });
+    const found = this.series.filter((s) => inScope(s.cluster, selector) && matches.matchesSeries(s));
+    return limit === undefined ? found : found.slice(0, limit);
   }
   async queryRange(): Promise<never> {
     throw new Error('MemoryStore.queryRange is not implemented');
   }
-  async latest(): Promise<never> {
-    throw new Error('MemoryStore.latest is not implemented');
+  /** The newest sample of each matching series (series without samples are left out, as in PostgreSQL). */
+  async latest(selector: SeriesSelector, limit?: number): Promise<LatestValue[]> {
+    const series = await this.findSeries(selector, limit);
+    const newest = new Map<number, { timestampMs: number; value: number }>();
+    for (const sample of this.samples) {
+      const seen = newest.get(sample.seriesId);
+      if (!seen || sample.timestampMs >= seen.timestampMs) newest.set(sample.seriesId, sample);
+    }
+    return series.flatMap((s) => {
+      const v = newest.get(s.id);
+      return v ? [{ series: s, timestampMs: v.timestampMs, value: v.value }] : [];
+    });
   }
-  async events(): Promise<EventRecord[]> {
-    return [...this.eventRows];
+  /** Newest first (ties: last stored first), at most `limit` (default 1000), like PostgreSQL. */
+  async events(query: EventQuery): Promise<EventRecord[]> {
+    const matches = compileSelector({
+      cluster: query.cluster,
+      node: query.node,
+      source: query.source,
+      entity: query.entity,
+      kind: query.kind,
+      minSeverity: query.minSeverity,
+    });
+    const limit = Math.min(Math.max(Math.trunc(query.limit ?? 1000), 1), 10_000);
+    return this.eventRows
+      .map((event, order) => ({ event, order }))
+      .filter(
+        ({ event }) =>
+          inScope(event.cluster, query) &&
+          matches.matchesEvent(event) &&
+          (query.startMs === undefined || event.timestampMs >= query.startMs) &&
+          (query.endMs === undefined || event.timestampMs <= query.endMs),
+      )
+      .sort((a, b) => b.event.timestampMs - a.event.timestampMs || b.order - a.order)
+      .slice(0, limit)
+      .map(({ event }) => event);
   }
   async eventPage(): Promise<never> {
     throw new Error('MemoryStore.eventPage is not implemented');
@@ -174,8 +220,14 @@ export class MemoryStore implements Store {
   async seriesPage(): Promise<never> {
     throw new Error('MemoryStore.seriesPage is not implemented');
   }
-  async inventory(): Promise<InventoryRecord[]> {
-    return [...this.inventoryRows];
+  async inventory(query: InventoryQuery = {}): Promise<InventoryRecord[]> {
+    return this.inventoryRows.filter(
+      (i) =>
+        inScope(i.cluster, query) &&
+        (query.node === undefined || i.node === query.node) &&
+        (query.source === undefined || i.source === query.source) &&
+        (query.kind === undefined || i.kind === query.kind),
+    );
   }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
@@ -183,4 +235,12 @@ export class MemoryStore implements Store {
 
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
+}
+
+/** The store's cluster scope: `cluster` one cluster, `clusters` any of a list (empty: none), neither: all. */
+function inScope(cluster: string, q: { cluster?: string; clusters?: readonly string[] }): boolean {
+  return (
+    (q.cluster === undefined || cluster === q.cluster) &&
+    (q.clusters === undefined || q.clusters.includes(cluster))
+  );
 }
