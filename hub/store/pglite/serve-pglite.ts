@@ -1,6 +1,8 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { discardTemplate, isEmptyDataDir, readTemplate, saveTemplate } from './data-dir-template.js';
 import { fixExtendedProtocolErrors } from './extended-protocol-fix.js';
 
 /** A running PGlite plus its wire-protocol server. */
@@ -45,7 +47,23 @@ export async function servePglite(options: {
 async function openPglite(dataDir: string, timescaledb: boolean): Promise<PGlite> {
   if (!timescaledb) {
     const { PGlite } = await import('@electric-sql/pglite');
-    return PGlite.create({ dataDir });
+    if (!isEmptyDataDir(dataDir)) return PGlite.create({ dataDir });
+    const template = await readTemplate();
+    if (template !== undefined) {
+      try {
+        return await PGlite.create({ dataDir, loadDataDir: template });
+      } catch {
+        // A damaged template: empty the directory again (it was empty) and run initdb below.
+        for (const entry of await readdir(dataDir))
+          await rm(join(dataDir, entry), { recursive: true, force: true });
+        await discardTemplate();
+      }
+    }
+    const db = await PGlite.create({ dataDir });
+    // A cluster nothing has written to yet: the template for the next new
+    // data directory. Best effort: a read-only cache only costs speed.
+    await saveTemplate(db).catch(() => undefined);
+    return db;
   }
   // The TimescaleDB build of PGlite is an older PGlite (0.3.x) without
   // execProtocolRawStream, which pglite-socket calls; its one-shot
