@@ -76,9 +76,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         version: '1',
         description:
           'Fleet telemetry for GPU and telco Kubernetes clusters. Errors are application/problem+json. ' +
-          'A route given ?cluster= (or a cluster in its path) needs its permission on that cluster; a list ' +
-          'without one answers the clusters the caller may see. Paged lists return nextCursor: pass it as ' +
-          'cursor until it is null.',
+          'A route that documents a cluster parameter (query or path) and is given one needs its permission ' +
+          'on that cluster; a list without one answers the clusters the caller may see. On a route without a ' +
+          'cluster parameter, ?cluster= is ignored and the permission is needed on all clusters. Paged lists ' +
+          'return nextCursor: pass it as cursor until it is null.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
