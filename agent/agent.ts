@@ -12,6 +12,7 @@ import { SeriesRefTable } from './encode/series-refs.js';
 import { ConfigError } from './errors.js';
 import { batchCapsOf, planHubConfig, type CollectorPlan } from './hub-config.js';
 import type { AgentEvent, Collection } from './model/telemetry.js';
+import type { Limits } from './encode/ingest-client.js';
 import { startOpsServer } from './ops/http.js';
 import { createAgentMetrics, type AgentMetrics } from './ops/metrics.js';
 import { Batcher } from './pipeline/batcher/batcher.js';
@@ -107,6 +108,25 @@ export async function startAgent(
     ],
     inventory: [],
   });
+  // The last hub's limits, so batches built after a restart and before the
+  // first Welcome (the hub away, or still answering) already respect them.
+  const limitsFile = join(config.dataDir, 'hub-limits.json');
+  const savedLimits = readHubLimits(limitsFile, log);
+  if (savedLimits) batcher.setCaps(batchCapsOf(savedLimits));
+  let lastLimits = savedLimits ? JSON.stringify(savedLimits) : undefined;
+  const onLimits = (limits: Limits) => {
+    batcher.setCaps(batchCapsOf(limits));
+    const text = JSON.stringify(limits);
+    if (text === lastLimits) return;
+    lastLimits = text;
+    try {
+      writeFileSync(`${limitsFile}.tmp`, `${text}\n`);
+      renameSync(`${limitsFile}.tmp`, limitsFile);
+    } catch (err) {
+      // Only costs splitting (by the sender) of batches built before the next Welcome.
+      log.warn({ err, path: limitsFile }, 'could not save the hub limits');
+    }
+  };
   const dropTotals = { records: 0, samples: 0 };
   const bootMs = Date.now();
   spool = Spool.open({
@@ -248,7 +268,7 @@ export async function startAgent(
     spool,
     metrics,
     recent: (sequence) => recent.get(sequence),
-    onLimits: (limits) => batcher.setCaps(batchCapsOf(limits)),
+    onLimits,
     onConfig: (cfg) => applyHubConfig(cfg.collectors),
     logger: log.child({ component: 'sender' }),
     ...config.sender,
@@ -324,6 +344,24 @@ function channelCredentials(config: AgentConfig): ChannelCredentials {
     keyFile ? readFileSync(keyFile) : null,
     certFile ? readFileSync(certFile) : null,
   );
+}
+
+/** The limits saved from the last Welcome; undefined on a first start or when unreadable. */
+function readHubLimits(path: string, log: Logger): Limits | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined; // First start, or never welcomed yet.
+  }
+  try {
+    const v = JSON.parse(text) as Partial<Limits>;
+    if (typeof v.maxSamplesPerBatch === 'number' && typeof v.maxMessageBytes === 'number') return v as Limits;
+  } catch {
+    // Reported below.
+  }
+  log.warn({ path }, 'saved hub limits unreadable; ignored until the next Welcome');
+  return undefined;
 }
 
 /** Generated once and kept in the data directory, so sequences survive restarts. */

@@ -38,6 +38,8 @@ export interface AgentMetrics {
   readonly senderRejectedTotal: CounterT<'reason'>;
   readonly senderDeadLetteredTotal: CounterT<'code'>;
   readonly senderDeadLetteredSamplesTotal: CounterT;
+  readonly senderDeadLetterBreakerTripsTotal: CounterT;
+  readonly senderSplitBatchesTotal: CounterT;
   readonly hubConfigRejectedTotal: CounterT;
 }
 
@@ -198,6 +200,16 @@ export function createAgentMetrics(options: { processMetrics?: boolean } = {}): 
     senderDeadLetteredSamplesTotal: new Counter({
       name: 'agent_sender_dead_lettered_samples_total',
       help: 'Samples in the batches the hub refused as a whole.',
+      registers: r,
+    }),
+    senderDeadLetterBreakerTripsTotal: new Counter({
+      name: 'agent_sender_dead_letter_breaker_trips_total',
+      help: 'Times the hub refused batch after batch and the sender stopped dead-lettering, keeping the spool.',
+      registers: r,
+    }),
+    senderSplitBatchesTotal: new Counter({
+      name: 'agent_sender_split_batches_total',
+      help: 'Spooled batches over the hub limits replaced by smaller ones.',
       registers: r,
     }),
     hubConfigRejectedTotal: new Counter({

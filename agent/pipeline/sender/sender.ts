@@ -6,7 +6,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { decodeBatch } from '../../encode/batch.js';
+import { decodeBatch, encodeBatchMessage } from '../../encode/batch.js';
 import {
   IngestServiceClient,
   rejectReasonToJSON,
@@ -22,6 +22,7 @@ import {
 import type { AgentMetrics } from '../../ops/metrics.js';
 import type { Spool } from '../spool/spool.js';
 import { Backoff } from './backoff.js';
+import { SEND_OVERHEAD_BYTES, splitBatch, type SplitCaps } from './split.js';
 
 export interface SenderOptions {
   /** Hub gRPC address, host:port. */
@@ -61,12 +62,59 @@ const PERMANENT = new Set<number>([
 ]);
 
 /**
- * Codes with which the hub refuses a batch as a whole (docs/protocol.md):
- * INVALID_ARGUMENT for a malformed one, RESOURCE_EXHAUSTED for one over the
- * limits (samples, events, message size). RESOURCE_EXHAUSTED also means
- * "window exceeded", which cannot happen with one batch in flight.
+ * Dead-letters in a row (no ack passing them) after which the sender stops
+ * setting batches aside: a refusal that hits every batch (version skew, a
+ * store bug) is not about the data, and the bounded dead-letter directory
+ * would end up evicting it. It then keeps the spool and retries slowly.
  */
-const BATCH_REFUSAL = new Set<number>([GrpcStatus.INVALID_ARGUMENT, GrpcStatus.RESOURCE_EXHAUSTED]);
+export const DEAD_LETTER_BREAKER = 3;
+
+/** A status from the hub that refuses one batch, parsed from its details. */
+export interface BatchRefusal {
+  readonly sequence: number;
+  /** The limit the batch is over, when splitting it can help. */
+  readonly over?: { readonly what: 'samples' | 'events' | 'inventory'; readonly limit: number };
+}
+
+/**
+ * The hub's refusals that name one batch, by their exact details
+ * (hub/ingest/intake.ts checkBatchShape, hub/ingest/writer.ts refusedData):
+ *
+ * - RESOURCE_EXHAUSTED "batch S has N samples; max_samples_per_batch is M"
+ * - RESOURCE_EXHAUSTED "batch S has N events; the limit is M"
+ * - RESOURCE_EXHAUSTED "batch S has N inventory facts; the limit is M"
+ * - INVALID_ARGUMENT "the store refused batch S: <why>"
+ *
+ * Every other INVALID_ARGUMENT or RESOURCE_EXHAUSTED is about the stream,
+ * not one batch, and never dead-letters anything:
+ *
+ * - hub, INVALID_ARGUMENT: "malformed StreamRequest: …", "StreamRequest
+ *   carries neither hello nor batch", "Hello …" (checkHello), "Batch.sequence
+ *   must be >= 1" (the agent never sends 0);
+ * - hub, RESOURCE_EXHAUSTED: "window exceeded: batch S would be
+ *   unacknowledged batch number N; the window is W" (names a batch, but
+ *   refuses the stream's pace, not the batch);
+ * - grpc-js or a proxy, RESOURCE_EXHAUSTED: "Received message larger than
+ *   max (N vs M)" (the sender splits before sending anything over the
+ *   hub's announced max_message_bytes), and "Bandwidth exhausted or memory
+ *   limit exceeded" (an HTTP/2 ENHANCE_YOUR_CALM reset).
+ */
+export function parseRefusal(code: number, details: string): BatchRefusal | undefined {
+  if (code === GrpcStatus.RESOURCE_EXHAUSTED) {
+    const m =
+      /^batch (\d+) has \d+ (samples|events|inventory facts); (?:max_samples_per_batch|the limit) is (\d+)$/.exec(
+        details,
+      );
+    if (!m) return undefined;
+    const what = m[2] === 'samples' ? 'samples' : m[2] === 'events' ? 'events' : 'inventory';
+    return { sequence: Number(m[1]), over: { what, limit: Number(m[3]) } };
+  }
+  if (code === GrpcStatus.INVALID_ARGUMENT) {
+    const m = /^the store refused batch (\d+): /.exec(details);
+    return m ? { sequence: Number(m[1]) } : undefined;
+  }
+  return undefined;
+}
 
 interface StreamState {
   readonly call: ClientDuplexStream<StreamRequest, StreamResponse>;
@@ -100,11 +148,15 @@ interface StreamState {
  *   `permanentRetryMs`: a DaemonSet cannot fix itself by exiting, and an
  *   operator who rotates the token file or fixes the hub should not have
  *   to restart every agent.
- * - A batch the hub refuses as a whole (INVALID_ARGUMENT or
- *   RESOURCE_EXHAUSTED with that batch alone in flight) is moved to the
- *   spool's dead-letter directory, logged and counted once, and sending
- *   continues with the next batch. With several batches in flight the
- *   refused one is first isolated by resending one at a time.
+ * - A batch over the hub's limits (samples, message size: from Welcome;
+ *   events, inventory: from a refusal naming it) is split into pieces
+ *   within them, appended to the spool as new records, and the original
+ *   skipped: nothing is lost.
+ * - A batch the hub refuses by name (parseRefusal) and that cannot be split
+ *   is moved to the spool's dead-letter directory, logged and counted once,
+ *   and sending continues with the next batch. After DEAD_LETTER_BREAKER
+ *   dead-letters with no ack in between, nothing more is set aside: the
+ *   sender keeps the spool and retries every `permanentRetryMs`.
  */
 export class Sender {
   private readonly client: IngestServiceClient;
@@ -116,12 +168,10 @@ export class Sender {
   private lastError: string | undefined;
   /** The permanent rejection last logged, so it is logged once, not per retry. */
   private loggedRejection: string | undefined;
-  /**
-   * After the hub refused one of several batches in flight: send one batch
-   * at a time until everything up to this sequence is acked, so the refused
-   * batch is identified exactly (0: not isolating).
-   */
-  private isolateUntil = 0;
+  /** The hub's limits from the last Welcome (what batches are split to before sending). */
+  private limits: Limits | undefined;
+  /** The dead-letter breaker is open (DEAD_LETTER_BREAKER): until an ack, nothing more is set aside. */
+  private breakerOpen = false;
 
   constructor(private readonly options: SenderOptions) {
     this.client = new IngestServiceClient(options.address, options.credentials, {
@@ -226,6 +276,7 @@ export class Sender {
       );
     }
     spool.ack(w.lastAckedSequence);
+    this.limits = w.limits;
     this.backoff.reset();
     this.state = 'streaming';
     this.lastError = undefined;
@@ -243,6 +294,13 @@ export class Sender {
   private onAck(s: StreamState, a: Ack): void {
     const { spool, metrics } = this.options;
     spool.ack(a.sequence);
+    if (this.breakerOpen && spool.deadLetteredUnacked < DEAD_LETTER_BREAKER) {
+      this.breakerOpen = false;
+      this.options.logger.info(
+        { acked: a.sequence },
+        'hub accepts batches again; dead-letter breaker closed',
+      );
+    }
     while (s.inFlight.length > 0 && s.inFlight[0]! <= a.sequence) s.inFlight.shift();
     if (a.window > 0) s.window = a.window;
     for (const r of a.result?.rejections ?? []) {
@@ -256,16 +314,20 @@ export class Sender {
     const s = this.stream;
     if (!s || !s.welcomed || s.ended || this.state !== 'streaming') return;
     const { spool, metrics, logger } = this.options;
-    if (this.isolateUntil > 0 && spool.ackedSequence >= this.isolateUntil) {
-      logger.info({ through: this.isolateUntil }, 'batches isolated and delivered; full window again');
-      this.isolateUntil = 0;
-    }
-    const window = this.isolateUntil > 0 ? 1 : s.window;
-    while (s.inFlight.length < window) {
-      const records = spool.readAfter(s.readCursor, window - s.inFlight.length);
+    const caps = this.welcomeCaps();
+    while (s.inFlight.length < s.window) {
+      const records = spool.readAfter(s.readCursor, s.window - s.inFlight.length);
       if (records.length === 0) return;
       for (const rec of records) {
         s.readCursor = rec.sequence;
+        // Built before this hub's limits were known (or under other ones):
+        // split it rather than have it refused. Cheap check, no decoding.
+        if (
+          (rec.samples > caps.maxSamples || rec.payload.length > caps.maxBytes) &&
+          this.split(rec.sequence, rec.payload, caps, 'over the limits announced in Welcome')
+        ) {
+          continue;
+        }
         let batch: Batch;
         try {
           const known = this.options.recent?.(rec.sequence);
@@ -305,21 +367,39 @@ export class Sender {
     const message = err?.message ?? 'stream ended by the hub';
     this.lastError = message;
     let delayMs: number;
-    const refused = code !== undefined && s.welcomed && BATCH_REFUSAL.has(code) && s.inFlight.length > 0;
-    if (refused && s.inFlight.length === 1) {
+    const details = (err as ServiceError | undefined)?.details ?? '';
+    const refusal = code !== undefined && s.welcomed ? parseRefusal(code, details) : undefined;
+    // Only a refusal naming a batch this stream sent sets anything aside.
+    const refused = refusal && s.inFlight.includes(refusal.sequence) ? refusal : undefined;
+    if (refused?.over && this.splitRefused(refused.sequence, refused.over)) {
+      this.state = 'backoff';
+      delayMs = this.backoff.nextDelayMs();
+    } else if (refused && this.options.spool.deadLetteredUnacked >= DEAD_LETTER_BREAKER) {
+      // Refusal after refusal: more likely the hub than the data. Keep it all.
+      this.state = 'rejected';
+      const name = GrpcStatus[code!] ?? String(code);
+      metrics.senderPermanentErrorsTotal.inc({ code: name });
+      if (!this.breakerOpen) {
+        this.breakerOpen = true;
+        metrics.senderDeadLetterBreakerTripsTotal.inc();
+        logger.error(
+          {
+            code: name,
+            err: message,
+            sequence: refused.sequence,
+            deadLetteredInARow: this.options.spool.deadLetteredUnacked,
+            retryInMs: this.options.permanentRetryMs,
+          },
+          'hub refused batch after batch; no longer setting batches aside, keeping the spool and retrying slowly',
+        );
+      }
+      delayMs = this.options.permanentRetryMs;
+    } else if (refused) {
       // The hub refused exactly this batch: resending it can only fail
       // again, so it leaves the sending order and the next one goes out.
-      this.deadLetter(s.inFlight[0]!, GrpcStatus[code] ?? String(code), message);
+      this.deadLetter(refused.sequence, GrpcStatus[code!] ?? String(code), message);
       this.state = 'backoff';
       delayMs = this.backoff.nextDelayMs();
-    } else if (refused) {
-      this.isolateUntil = Math.max(this.isolateUntil, s.inFlight.at(-1)!);
-      this.state = 'backoff';
-      delayMs = this.backoff.nextDelayMs();
-      logger.warn(
-        { code: GrpcStatus[code], err: message, inFlight: s.inFlight.length, retryInMs: delayMs },
-        'hub refused one of the batches in flight; resending one at a time to find it',
-      );
     } else if (code !== undefined && PERMANENT.has(code)) {
       this.state = 'rejected';
       const name = GrpcStatus[code] ?? String(code);
@@ -344,6 +424,61 @@ export class Sender {
     this.timer = setTimeout(() => this.connect(), delayMs);
   }
 
+  /** Hard caps from the last Welcome; Infinity where the hub states none. */
+  private welcomeCaps(): SplitCaps {
+    const l = this.limits;
+    return {
+      maxSamples: l && l.maxSamplesPerBatch > 0 ? l.maxSamplesPerBatch : Infinity,
+      maxEvents: Infinity,
+      maxInventory: Infinity,
+      maxBytes: l && l.maxMessageBytes > 0 ? l.maxMessageBytes - SEND_OVERHEAD_BYTES : Infinity,
+    };
+  }
+
+  /** Splits a batch the hub refused for being over one of its limits; false when it cannot. */
+  private splitRefused(sequence: number, over: NonNullable<BatchRefusal['over']>): boolean {
+    const rec = this.options.spool.readAfter(sequence - 1, 1)[0];
+    if (rec?.sequence !== sequence) return false;
+    const caps = this.welcomeCaps();
+    const limited: SplitCaps = {
+      ...caps,
+      maxSamples: over.what === 'samples' ? Math.min(caps.maxSamples, over.limit) : caps.maxSamples,
+      maxEvents: over.what === 'events' ? over.limit : caps.maxEvents,
+      maxInventory: over.what === 'inventory' ? over.limit : caps.maxInventory,
+    };
+    return this.split(sequence, rec.payload, limited, `refused: over the hub's ${over.what} limit`);
+  }
+
+  /**
+   * Replaces spooled batch `sequence` by pieces within `caps` (new records,
+   * new sequences; its own sequence is declared in dropped_before like any
+   * gap). False when it cannot be split (one item over the caps).
+   */
+  private split(sequence: number, payload: Uint8Array, caps: SplitCaps, why: string): boolean {
+    const { spool, metrics, logger } = this.options;
+    try {
+      const pieces = splitBatch(payload, caps);
+      if (!pieces) return false;
+      const done = spool.replace(
+        sequence,
+        pieces.map((p) => ({
+          encode: (seq: number) => encodeBatchMessage({ ...p, sequence: seq, droppedBefore: 0 }),
+          samples: p.samples.reduce((n, x) => n + Math.max(x.timestampsMs.length, x.values.length), 0),
+        })),
+      );
+      if (!done) return false;
+      metrics.senderSplitBatchesTotal.inc();
+      logger.warn(
+        { sequence, pieces: pieces.length, firstPiece: done.firstPiece, lastPiece: done.lastPiece, why },
+        'batch over the hub limits split into smaller batches',
+      );
+      return true;
+    } catch (err) {
+      logger.error({ err, sequence }, 'splitting a batch failed; it is sent as it is');
+      return false;
+    }
+  }
+
   private deadLetter(sequence: number, code: string, message: string): void {
     const { spool, metrics, logger } = this.options;
     const dead = spool.deadLetter(sequence, { code, message });
@@ -351,7 +486,14 @@ export class Sender {
     metrics.senderDeadLetteredTotal.inc({ code });
     metrics.senderDeadLetteredSamplesTotal.inc(dead.samples);
     logger.error(
-      { sequence, samples: dead.samples, code, err: message, evictedOlder: dead.evicted },
+      {
+        sequence,
+        samples: dead.samples,
+        code,
+        err: message,
+        recordKept: dead.kept,
+        evictedOlder: dead.evicted,
+      },
       'hub refused a batch; moved to the dead-letter directory, sending the next one',
     );
   }

@@ -228,7 +228,7 @@ describe('Spool', () => {
     spool.ack(1);
     expect(spool.deadLetter(1, { code: 'X', message: 'acked already' })).toBeUndefined();
     const dead = spool.deadLetter(3, { code: 'RESOURCE_EXHAUSTED', message: 'too big' });
-    expect(dead).toEqual({ sequence: 3, samples: 10, bytes: HEADER_BYTES + 100, evicted: 0 });
+    expect(dead).toEqual({ sequence: 3, samples: 10, bytes: HEADER_BYTES + 100, evicted: 0, kept: true });
     expect(spool.deadLetter(3, { code: 'X', message: 'twice' })).toBeUndefined();
     expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2, 4, 5]);
     expect(spool.stats().pendingRecords).toBe(3);
@@ -252,6 +252,111 @@ describe('Spool', () => {
       '00000000000000000005.rec',
     ]);
     expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2]);
+    // The evicted record's reason stays while it is unacked: it keeps 3 skipped.
+    expect(readdirSync(dl)).toContain('00000000000000000003.json');
+    spool.close();
+    spool = open();
+    expect(spool.readAfter(1, 10).map((r) => r.sequence)).toEqual([2]);
+    // Once acked past, a reason without its record is no longer needed.
+    spool.ack(5);
+    appendN(spool, 1);
+    spool.deadLetter(6, { code: 'INVALID_ARGUMENT', message: 'bad' });
+    expect(readdirSync(dl).sort()).toEqual([
+      '00000000000000000005.json',
+      '00000000000000000005.rec',
+      '00000000000000000006.json',
+      '00000000000000000006.rec',
+    ]);
+    spool.close();
+  });
+
+  it('keeps a refused record skipped across restarts even when no record file may be kept', () => {
+    for (const bound of [0, HEADER_BYTES + 50]) {
+      const { dir, open } = setup({ deadLetterMaxBytes: bound });
+      let spool = open();
+      appendN(spool, 3);
+      expect(spool.deadLetter(2, { code: 'INVALID_ARGUMENT', message: 'bad' })).toMatchObject({
+        sequence: 2,
+        kept: false,
+        evicted: 0,
+      });
+      expect(readdirSync(join(dir, 'dead-letter'))).toEqual(['00000000000000000002.json']);
+      expect(spool.deadLetteredUnacked).toBe(1);
+      spool.close();
+      spool = open();
+      expect(spool.readAfter(0, 10).map((r) => r.sequence)).toEqual([1, 3]);
+      expect(spool.deadLetteredUnacked).toBe(1);
+      spool.ack(3);
+      expect(spool.deadLetteredUnacked).toBe(0);
+      spool.close();
+    }
+  });
+
+  it('does not count dead-lettered records again when the spool overflows', () => {
+    const { drops, open } = setup({
+      maxBytes: 5 * (HEADER_BYTES + 100),
+      segmentMaxBytes: HEADER_BYTES + 100,
+    });
+    const spool = open();
+    appendN(spool, 5);
+    spool.deadLetter(1, { code: 'INVALID_ARGUMENT', message: 'bad' });
+    appendN(spool, 2); // drops segments 1 and 2: only 2 was still to send
+    expect(drops).toEqual([
+      expect.objectContaining({ records: 1, samples: 10, firstSequence: 2, lastSequence: 2 }),
+    ]);
+    spool.close();
+  });
+
+  it('replaces a record by pieces with new sequences, also after a restart', () => {
+    const { dir, open } = setup();
+    let spool = open();
+    appendN(spool, 3);
+    const r = spool.replace(2, [
+      { encode: (seq) => payloadOf(seq, 40), samples: 4 },
+      { encode: (seq) => payloadOf(seq, 60), samples: 6 },
+    ]);
+    expect(r).toEqual({ sequence: 2, firstPiece: 4, lastPiece: 5 });
+    expect(spool.replace(2, [{ encode: (seq) => payloadOf(seq), samples: 1 }])).toBeUndefined();
+    expect(spool.readAfter(0, 10).map((x) => [x.sequence, x.samples])).toEqual([
+      [1, 10],
+      [3, 10],
+      [4, 4],
+      [5, 6],
+    ]);
+    spool.close();
+    spool = open();
+    expect(spool.readAfter(0, 10).map((x) => x.sequence)).toEqual([1, 3, 4, 5]);
+    expect(spool.deadLetteredUnacked).toBe(0);
+    spool.ack(2);
+    expect(readdirSync(join(dir, 'split'))).toEqual([]);
+    spool.close();
+  });
+
+  it('undoes a split cut short by a crash, so the record is split again rather than half resent', () => {
+    const { dir, open } = setup({ segmentMaxBytes: 64 * 1024 });
+    let spool = open();
+    appendN(spool, 2);
+    spool.replace(1, [
+      { encode: (seq) => payloadOf(seq, 40), samples: 4 },
+      { encode: (seq) => payloadOf(seq, 60), samples: 6 },
+    ]);
+    spool.close();
+    // The crash: the second piece never fully reached the disk.
+    const seg = join(
+      dir,
+      readdirSync(dir).find((n) => n.endsWith('.seg'))!,
+    );
+    truncateSync(seg, statSync(seg).size - 10);
+    spool = open();
+    expect(spool.readAfter(0, 10).map((x) => x.sequence)).toEqual([1, 2]);
+    expect(spool.writtenSequence).toBe(2);
+    expect(readdirSync(join(dir, 'split'))).toEqual([]);
+    // Split again: the pieces take the sequences of the lost ones.
+    expect(spool.replace(1, [{ encode: (seq) => payloadOf(seq, 40), samples: 10 }])).toEqual({
+      sequence: 1,
+      firstPiece: 3,
+      lastPiece: 3,
+    });
     spool.close();
   });
 });

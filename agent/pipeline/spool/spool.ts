@@ -33,8 +33,10 @@ export interface SpoolOptions {
   /** Records with a larger payload are refused on write and treated as corrupt on read. */
   readonly maxRecordBytes: number;
   /**
-   * Bound on the dead-letter directory (records the hub refused, see
-   * deadLetter()); the oldest go first. 0 keeps none (they are only skipped).
+   * Bound on the record files (.rec) in the dead-letter directory (records
+   * the hub refused, see deadLetter()); the oldest go first. 0 keeps no
+   * record files. The small reason files (.json) are always written: they
+   * are what keeps a refused record skipped across restarts.
    */
   readonly deadLetterMaxBytes?: number;
   readonly logger: Logger;
@@ -67,8 +69,17 @@ export interface DeadLetter {
   readonly sequence: number;
   readonly samples: number;
   readonly bytes: number;
-  /** Dead-lettered records evicted to respect deadLetterMaxBytes. */
+  /** Dead-lettered record files evicted to respect deadLetterMaxBytes. */
   readonly evicted: number;
+  /** False when the record file was not kept (deadLetterMaxBytes 0 or smaller than the record). */
+  readonly kept: boolean;
+}
+
+/** A record replaced by smaller ones (see replace()). */
+export interface Replacement {
+  readonly sequence: number;
+  readonly firstPiece: number;
+  readonly lastPiece: number;
 }
 
 export interface SpoolStats {
@@ -94,6 +105,8 @@ const SEGMENT_RE = /^(\d{20})\.seg$/;
 const ACKED_FILE = 'acked';
 const DEAD_LETTER_DIR = 'dead-letter';
 const DEAD_RECORD_RE = /^(\d{20})\.rec$/;
+const DEAD_REASON_RE = /^(\d{20})\.json$/;
+const SPLIT_DIR = 'split';
 
 /**
  * A bounded, crash-safe, append-only disk spool of encoded batches. The
@@ -114,6 +127,8 @@ export class Spool {
   private readonly reportedCorruption = new Set<string>();
   /** Unacked sequences the hub refused: never read again (kept until an ack passes them). */
   private readonly skipped = new Set<number>();
+  /** Unacked sequences replaced by smaller records (replace()): never read again either. */
+  private readonly replaced = new Set<number>();
   /** The segment last read, parsed; the sender reads sequentially. */
   private cache: { name: string; parsedBytes: number; buf: Buffer; records: SpoolRecord[] } | undefined;
   private closed = false;
@@ -142,12 +157,25 @@ export class Spool {
     return this.nextSequence - 1;
   }
 
+  /**
+   * Records dead-lettered that no ack has passed yet: how many refusals came
+   * in a row without the hub accepting anything after them (the sender's
+   * breaker). Survives restarts (rebuilt from the reason files).
+   */
+  get deadLetteredUnacked(): number {
+    return this.skipped.size;
+  }
+
+  private passedOver(sequence: number): boolean {
+    return this.skipped.has(sequence) || this.replaced.has(sequence);
+  }
+
   stats(): SpoolStats {
     let bytes = 0;
     let pending = 0;
     for (const s of this.segments) {
       bytes += s.bytes;
-      for (const q of s.sequences) if (q > this.acked && !this.skipped.has(q)) pending += 1;
+      for (const q of s.sequences) if (q > this.acked && !this.passedOver(q)) pending += 1;
     }
     return {
       bytes,
@@ -198,7 +226,7 @@ export class Spool {
       const last = seg.sequences.at(-1);
       if (last === undefined || last <= afterSequence) continue;
       for (const rec of this.parsed(seg)) {
-        if (rec.sequence <= afterSequence || this.skipped.has(rec.sequence)) continue;
+        if (rec.sequence <= afterSequence || this.passedOver(rec.sequence)) continue;
         out.push(rec);
         if (out.length >= max) break;
       }
@@ -218,6 +246,12 @@ export class Spool {
     if (sequence >= this.nextSequence) this.nextSequence = sequence + 1;
     this.ackDirty = true;
     for (const q of this.skipped) if (q <= sequence) this.skipped.delete(q);
+    for (const q of this.replaced) {
+      if (q > sequence) continue;
+      this.replaced.delete(q);
+      // Its pieces were written before it was replaced: the marker has done its job.
+      rmSync(this.splitMarker(q), { force: true });
+    }
     // Acked payloads are never read again: let the read cache of the head
     // segment forget them instead of holding up to a whole segment.
     if (this.cache) this.cache.records = this.cache.records.filter((r) => r.sequence > sequence);
@@ -273,31 +307,35 @@ export class Spool {
    * record exists.
    */
   deadLetter(sequence: number, reason: { code: string; message: string }): DeadLetter | undefined {
-    if (this.closed || sequence <= this.acked || this.skipped.has(sequence)) return undefined;
+    if (this.closed || sequence <= this.acked || this.passedOver(sequence)) return undefined;
     const rec = this.readAfter(sequence - 1, 1)[0];
     if (rec?.sequence !== sequence) return undefined;
     this.skipped.add(sequence);
     const dir = join(this.options.dir, DEAD_LETTER_DIR);
     const max = this.options.deadLetterMaxBytes ?? 16 * 1024 * 1024;
     const record = encodeRecord(sequence, rec.samples, rec.payload);
+    mkdirSync(dir, { recursive: true });
+    const base = join(dir, String(sequence).padStart(20, '0'));
+    const kept = record.length <= max;
+    // The reason is always written, whatever the bound: it is what keeps
+    // the record skipped after a restart (else it would be resent, refused
+    // and counted again). Written first: a crash between the two files
+    // leaves a reason without a record, never a record the agent would not skip.
+    writeFileSync(
+      `${base}.json`,
+      `${JSON.stringify({ sequence, samples: rec.samples, bytes: record.length, code: reason.code, message: reason.message, atMs: Date.now(), recordKept: kept })}\n`,
+    );
     let evicted = 0;
-    if (max > 0) {
-      mkdirSync(dir, { recursive: true });
-      const base = join(dir, String(sequence).padStart(20, '0'));
-      // The reason first: a crash between the two files leaves a reason
-      // without a record, never a record the agent would not skip.
-      writeFileSync(
-        `${base}.json`,
-        `${JSON.stringify({ sequence, samples: rec.samples, bytes: record.length, code: reason.code, message: reason.message, atMs: Date.now() })}\n`,
-      );
+    if (kept) {
       writeFileSync(`${base}.rec.tmp`, record);
       renameSync(`${base}.rec.tmp`, `${base}.rec`);
       evicted = this.boundDeadLetters(dir, max);
     }
-    return { sequence, samples: rec.samples, bytes: record.length, evicted };
+    this.pruneReasons(dir);
+    return { sequence, samples: rec.samples, bytes: record.length, evicted, kept };
   }
 
-  /** Deletes the oldest dead letters until the directory holds at most `max` bytes of records. */
+  /** Deletes the oldest dead-letter record files until they hold at most `max` bytes. */
   private boundDeadLetters(dir: string, max: number): number {
     const files = readdirSync(dir)
       .filter((n) => DEAD_RECORD_RE.test(n))
@@ -308,11 +346,85 @@ export class Spool {
     for (const f of files) {
       if (total <= max) break;
       unlinkSync(join(dir, f.name));
-      rmSync(join(dir, f.name.replace(/\.rec$/, '.json')), { force: true });
       total -= f.bytes;
       evicted += 1;
     }
     return evicted;
+  }
+
+  /**
+   * Deletes reason files whose record file is gone and whose sequence is
+   * acked (no longer needed to skip it), so the directory stays bounded:
+   * the reasons left are those of kept records and of unacked ones.
+   */
+  private pruneReasons(dir: string): void {
+    const names = new Set(readdirSync(dir));
+    for (const name of names) {
+      const m = DEAD_REASON_RE.exec(name);
+      if (!m || Number(m[1]) > this.acked || names.has(`${m[1]}.rec`)) continue;
+      rmSync(join(dir, name), { force: true });
+    }
+  }
+
+  /**
+   * Replaces unacked record `sequence` by `pieces`, appended as new records
+   * (new sequences, after everything written), and never reads it again;
+   * the sender declares its sequence in dropped_before. For a batch over
+   * the hub's limits that can be split (docs/agent.md, "Refused batches").
+   *
+   * All or nothing across a crash (docs/spool-format.md, "Split records"):
+   * a marker naming the pieces' sequences is made durable first, then the
+   * pieces are written with one write and synced; recovery removes a
+   * partial set of pieces and forgets the marker, so the record is split
+   * again rather than half of it delivered twice.
+   */
+  replace(
+    sequence: number,
+    pieces: ReadonlyArray<{ readonly encode: (sequence: number) => Uint8Array; readonly samples: number }>,
+  ): Replacement | undefined {
+    if (this.closed || pieces.length === 0 || sequence <= this.acked || this.passedOver(sequence))
+      return undefined;
+    const firstPiece = this.nextSequence;
+    const records = pieces.map((p, i) => {
+      const payload = p.encode(firstPiece + i);
+      if (payload.length > this.options.maxRecordBytes) {
+        throw new Error(
+          `spool record of ${payload.length} bytes exceeds maxRecordBytes ${this.options.maxRecordBytes}`,
+        );
+      }
+      return encodeRecord(firstPiece + i, p.samples, payload);
+    });
+    const dir = join(this.options.dir, SPLIT_DIR);
+    mkdirSync(dir, { recursive: true });
+    const marker = this.splitMarker(sequence);
+    writeFileSync(`${marker}.tmp`, `${JSON.stringify({ sequence, firstPiece, pieces: pieces.length })}\n`);
+    const fd = openSync(`${marker}.tmp`, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(`${marker}.tmp`, marker);
+    syncDir(dir);
+    // Passed over before making room, so dropping its segment is not counted as a loss.
+    this.replaced.add(sequence);
+    const buf = Buffer.concat(records);
+    this.makeRoom(buf.length);
+    let head = this.segments.at(-1);
+    if (!head || this.headFd === undefined || head.bytes >= this.options.segmentMaxBytes) {
+      head = this.startSegment(firstPiece);
+    }
+    writeSync(this.headFd!, buf);
+    head.bytes += buf.length;
+    pieces.forEach((p, i) => {
+      head.sequences.push(firstPiece + i);
+      head.samples.push(p.samples);
+    });
+    this.nextSequence = firstPiece + pieces.length;
+    this.dirty = true;
+    this.syncIfDirty();
+    return { sequence, firstPiece, lastPiece: firstPiece + pieces.length - 1 };
+  }
+
+  private splitMarker(sequence: number): string {
+    return join(this.options.dir, SPLIT_DIR, `${String(sequence).padStart(20, '0')}.json`);
   }
 
   /** Flushes to disk (per policy) and closes files; safe twice. */
@@ -382,9 +494,11 @@ export class Spool {
         const m = /^(\d{20})\.(rec|json)$/.exec(name);
         if (m && Number(m[1]) > this.acked) this.skipped.add(Number(m[1]));
       }
+      this.pruneReasons(join(dir, DEAD_LETTER_DIR));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    this.recoverSplits();
     const lastWritten = Math.max(0, ...this.segments.map((s) => s.sequences.at(-1) ?? s.firstSequence - 1));
     this.nextSequence = Math.max(lastWritten, this.acked) + 1;
     // Segments with nothing unacked are left over from before a restart.
@@ -393,6 +507,66 @@ export class Spool {
     // the rules simple.
     this.deleteAcked();
     logger.info({ dir, ...this.stats() }, 'spool opened');
+  }
+
+  /**
+   * Split markers (replace()): a record whose pieces are all on disk stays
+   * replaced; pieces cut short by a crash (the tail of the newest segment,
+   * written by one write) are removed and the marker forgotten, so the
+   * record is read, and split, again.
+   */
+  private recoverSplits(): void {
+    const dir = join(this.options.dir, SPLIT_DIR);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return;
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      let m: { sequence: number; firstPiece: number; pieces: number } | undefined;
+      try {
+        m = name.endsWith('.json') ? (JSON.parse(readFileSync(path, 'utf8')) as typeof m) : undefined;
+      } catch {
+        m = undefined;
+      }
+      if (!m || m.sequence <= this.acked) {
+        // Done with, a temp file left by a crash, or unreadable (then never durable: written by rename).
+        rmSync(path, { force: true });
+        continue;
+      }
+      const last = m.firstPiece + m.pieces - 1;
+      const present = this.segments.flatMap((s) => s.sequences.filter((q) => q >= m.firstPiece && q <= last));
+      if (present.length === m.pieces) {
+        this.replaced.add(m.sequence);
+        continue;
+      }
+      if (present.length > 0) this.truncateFrom(m.firstPiece);
+      this.options.logger.warn(
+        { sequence: m.sequence, piecesWritten: present.length, pieces: m.pieces },
+        'spool split interrupted; the record will be split again',
+      );
+      rmSync(path, { force: true });
+    }
+  }
+
+  /** Cuts the newest segment just before record `sequence` (recovery only). */
+  private truncateFrom(sequence: number): void {
+    const seg = this.segments.at(-1);
+    if (!seg) return;
+    const { records } = scanRecords(readFileSync(seg.path), 0, this.options.maxRecordBytes);
+    const at = records.find((r) => r.sequence >= sequence);
+    if (!at) return;
+    const fd = openSync(seg.path, 'r+');
+    ftruncateSync(fd, at.offset);
+    fsyncSync(fd);
+    closeSync(fd);
+    seg.bytes = at.offset;
+    const keep = seg.sequences.findIndex((q) => q >= sequence);
+    seg.sequences.splice(keep);
+    seg.samples.splice(keep);
   }
 
   private parsed(seg: Segment): SpoolRecord[] {
@@ -471,7 +645,8 @@ export class Spool {
       const seg = this.segments[0]!;
       if (this.segments.length === 1) this.closeHead();
       seg.sequences.forEach((q, i) => {
-        if (q <= this.acked) return;
+        // Dead-lettered or replaced records were accounted for when passed over.
+        if (q <= this.acked || this.passedOver(q)) return;
         records += 1;
         samples += seg.samples[i] ?? 0;
         first = Math.min(first, q);
