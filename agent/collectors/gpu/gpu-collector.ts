@@ -472,6 +472,9 @@ export class GpuCollector implements Collector {
       samples.push(
         sample('gpu_nvidia_smi_abandoned_children_total', 'counter', '', {}, now, this.stream.abandoned),
       );
+      samples.push(
+        sample('gpu_nvidia_smi_slow_cycles_total', 'counter', '', {}, now, this.stream.slowCycles),
+      );
     }
 
     if (now - this.lastInventorySentMs >= this.config.inventoryRepeatMs) {

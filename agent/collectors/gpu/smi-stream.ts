@@ -43,6 +43,22 @@ const cadenceWindow = 32;
 /** After SIGTERM on stop, SIGKILL follows this much later. */
 const stopTermGraceMs = 2_000;
 
+/**
+ * A child that missed the adaptive deadline, kept alive while its replacement starts beside it: it may
+ * only be slow. Its own per-child state is kept here while the replacement is the current child.
+ */
+interface Suspect {
+  readonly child: ChildProcess;
+  readonly lastLineAt: number;
+  readonly garbage: number;
+  stderrTail: string;
+  readonly heldDuringSilence: boolean;
+  /** The hang it is reported with if the replacement wins. */
+  readonly reason: string;
+  /** Fires at the longest deadline: then it is hung whatever the replacement does. */
+  readonly timer: NodeJS.Timeout;
+}
+
 /** A killed child we still wait for: `gone` resolves on its 'exit' or when it is abandoned. */
 interface Dying {
   readonly timer: NodeJS.Timeout;
@@ -66,6 +82,15 @@ interface Dying {
  * one-shot nvidia-smi calls run (`holdDeadline`: they contend for the same
  * driver and can slow the stream's query), the deadline is `hangTimeoutMs`.
  *
+ * A child silent past the adaptive deadline is not killed at once: a
+ * replacement is started beside it, and whichever prints first wins. If the
+ * old child prints first it was only slow (a load spike): the replacement is
+ * killed, nothing is reported, and the long silence is learned. If the
+ * replacement prints first, the old child is killed and reported hung. So a
+ * slow cycle costs no restart and the samples never wait longer than the
+ * faster of the two; an old child still silent at `hangTimeoutMs` is hung
+ * regardless.
+ *
  * A child this class kills is reported failed and replaced at once, without
  * waiting for its 'exit': a hung nvidia-smi is typically blocked in the driver
  * and may exit late or never. Such a child is waited for `killGraceMs` at most,
@@ -85,6 +110,10 @@ export class SmiStream {
   private holds = 0;
   /** A hold was in force at some point of the current silence: it says nothing about the cadence. */
   private heldDuringSilence = false;
+  /** The previous child, silent past the adaptive deadline, racing the current (replacement) child. */
+  private suspect: Suspect | undefined;
+  /** A replacement started beside this child failed: its next verdict is at the longest deadline. */
+  private ceilingOnly = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failures = 0;
@@ -99,6 +128,8 @@ export class SmiStream {
   rows = 0;
   /** Spawn to first line of the latest child that printed one, in ms (diagnostics). */
   lastStartUpMs: number | undefined;
+  /** Silences past the adaptive deadline after which the old child printed before its replacement. */
+  slowCycles = 0;
 
   constructor(private readonly options: SmiStreamOptions) {}
 
@@ -157,15 +188,21 @@ export class SmiStream {
     this.spawnedAt = performance.now();
     this.lastLineAt = this.spawnedAt;
     this.sawLine = false;
+    this.ceilingOnly = false;
     this.heldDuringSilence = this.holds > 0;
     this.armCheck(o.startTimeoutMs);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-512);
+      if (this.child === child) this.stderrTail = (this.stderrTail + chunk).slice(-512);
+      else if (this.suspect?.child === child)
+        this.suspect.stderrTail = (this.suspect.stderrTail + chunk).slice(-512);
     });
     const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      if (this.child !== child || line.trim() === '') return;
+      if (line.trim() === '') return;
+      if (this.suspect?.child === child) this.onlySlow();
+      else if (this.child === child && this.suspect) this.replaceSuspect(this.suspect.reason, true);
+      if (this.child !== child) return;
       // Any line proves the child alive (the hang deadline); only valid rows reset the backoff.
       this.noteLine();
       if (o.onLine(line, o.now())) {
@@ -186,11 +223,96 @@ export class SmiStream {
     });
     child.on('exit', (code, signal) => {
       this.dying.get(child)?.release();
-      if (this.child !== child) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (this.suspect?.child === child) {
+        // The old child died while its replacement starts: a failure, already being replaced.
+        const stderr = this.suspect.stderrTail.trim();
+        this.replaceSuspect(`${how}${stderr ? `: ${stderr.slice(-200)}` : ''}`, false);
+        return;
+      }
+      if (this.child !== child) return;
       const stderr = this.stderrTail.trim();
       this.settle(child, `${how}${stderr ? `: ${stderr.slice(-200)}` : ''}`);
     });
+  }
+
+  /**
+   * The current child missed the adaptive deadline: keep it as the suspect and start its replacement
+   * beside it; the first of the two to print wins (see the class comment).
+   */
+  private hedge(child: ChildProcess, reason: string): void {
+    const o = this.options;
+    const leftMs = Math.max(0, o.hangTimeoutMs - (performance.now() - this.lastLineAt));
+    const timer = setTimeout(() => {
+      if (this.suspect?.child !== child) return;
+      this.replaceSuspect(
+        `hung: no line within ${o.hangTimeoutMs} ms (longest deadline; its replacement had printed nothing either)`,
+        true,
+      );
+    }, leftMs);
+    timer.unref();
+    this.suspect = {
+      child,
+      lastLineAt: this.lastLineAt,
+      garbage: this.garbage,
+      stderrTail: this.stderrTail,
+      heldDuringSilence: this.heldDuringSilence,
+      reason,
+      timer,
+    };
+    o.logger.info(
+      { pid: child.pid, reason },
+      'nvidia-smi silent past its deadline; starting a replacement beside it',
+    );
+    this.spawnChild();
+  }
+
+  /** The suspect printed before its replacement: it was only slow. The replacement goes, it stays. */
+  private onlySlow(): void {
+    const s = this.suspect as Suspect;
+    this.suspect = undefined;
+    clearTimeout(s.timer);
+    const replacement = this.child;
+    if (replacement) this.discard(replacement);
+    this.child = s.child;
+    this.sawLine = true;
+    this.lastLineAt = s.lastLineAt;
+    this.garbage = s.garbage;
+    this.stderrTail = s.stderrTail;
+    this.heldDuringSilence = s.heldDuringSilence;
+    this.killReason = undefined;
+    this.armCheck(this.allowedSilenceMs() - (performance.now() - this.lastLineAt));
+    this.slowCycles += 1;
+    this.options.logger.info(
+      { pid: s.child.pid, silenceMs: Math.round(performance.now() - s.lastLineAt) },
+      'nvidia-smi was only slow: it printed before its replacement, which was stopped',
+    );
+  }
+
+  /**
+   * The suspect is done for (hung: the replacement printed first or the longest deadline passed; or it
+   * exited): reported as one failure; the replacement, already started, carries on.
+   */
+  private replaceSuspect(reason: string, kill: boolean): void {
+    const s = this.suspect as Suspect;
+    this.suspect = undefined;
+    clearTimeout(s.timer);
+    if (kill) this.discard(s.child);
+    this.failures += 1;
+    this.restarts += 1;
+    this.options.logger.warn(
+      { reason, pid: s.child.pid },
+      'nvidia-smi stream failed; replaced by the child started beside it',
+    );
+    this.options.onFailure(reason);
+  }
+
+  /** SIGKILLs a child that is no longer ours and stops reading it; its 'exit' is awaited at most killGraceMs. */
+  private discard(child: ChildProcess): void {
+    this.sendSignal(child, 'SIGKILL');
+    this.watchDying(child);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
   }
 
   /** Records a line of the current child: the silence it ends feeds the adaptive deadline. */
@@ -229,7 +351,8 @@ export class SmiStream {
   }
 
   private allowedSilenceMs(): number {
-    return this.sawLine ? this.hangDeadlineMs : this.options.startTimeoutMs;
+    if (!this.sawLine) return this.options.startTimeoutMs;
+    return this.ceilingOnly ? this.options.hangTimeoutMs : this.hangDeadlineMs;
   }
 
   private check(child: ChildProcess | undefined): void {
@@ -250,15 +373,20 @@ export class SmiStream {
         this.armCheck(allowed - silence);
         return;
       }
-      const what = this.sawLine
-        ? `no line within ${allowed} ms (${this.deadlineBasis()})`
-        : `no line within ${allowed} ms of start`;
-      this.kill(child, `hung: ${what}`);
+      if (!this.sawLine) {
+        this.kill(child, `hung: no line within ${allowed} ms of start`);
+        return;
+      }
+      const reason = `hung: no line within ${allowed} ms (${this.deadlineBasis()})`;
+      // Past the longest deadline it is hung whatever; past the adaptive one it may only be slow.
+      if (allowed < this.options.hangTimeoutMs && !this.suspect) this.hedge(child, reason);
+      else this.kill(child, reason);
     });
   }
 
   private deadlineBasis(): string {
     const o = this.options;
+    if (this.ceilingOnly) return 'longest deadline: a replacement started beside it had failed';
     if (this.holds > 0) return 'longest deadline: our own nvidia-smi call was running';
     if (this.silences.length === 0) return 'longest deadline: cadence not yet observed';
     const cadence = Math.round(Math.max(o.intervalMs, ...this.silences));
@@ -323,6 +451,30 @@ export class SmiStream {
     child.stdout?.destroy();
     child.stderr?.destroy();
     if (this.stopped) return;
+    const s = this.suspect;
+    if (s) {
+      // The replacement failed before printing while the old child is still there, silent or slow: the
+      // replacement's failure is reported, and the old child is current again, judged at the longest
+      // deadline (no second replacement beside it, so a broken driver is not hammered).
+      this.suspect = undefined;
+      clearTimeout(s.timer);
+      this.failures += 1;
+      this.options.logger.warn(
+        { reason },
+        'nvidia-smi replacement failed; keeping the silent child until the longest deadline',
+      );
+      this.options.onFailure(`replacement ${reason}`);
+      this.child = s.child;
+      this.sawLine = true;
+      this.lastLineAt = s.lastLineAt;
+      this.garbage = s.garbage;
+      this.stderrTail = s.stderrTail;
+      this.heldDuringSilence = s.heldDuringSilence;
+      this.killReason = undefined;
+      this.ceilingOnly = true;
+      this.armCheck(0);
+      return;
+    }
     this.failures += 1;
     const o = this.options;
     // The first failure after a good run restarts at once (recovery within two intervals); repeated
@@ -347,6 +499,13 @@ export class SmiStream {
     this.stopped = true;
     clearTimeout(this.deadline);
     clearTimeout(this.restartTimer);
+    const s = this.suspect;
+    this.suspect = undefined;
+    if (s) {
+      // Already judged silent past its deadline: no SIGTERM grace.
+      clearTimeout(s.timer);
+      this.discard(s.child);
+    }
     const child = this.child;
     this.child = undefined;
     const waits = [...this.dying.values()].map((d) => d.gone);

@@ -13,7 +13,7 @@ import {
   type PodResourcesServer,
 } from '../../../agent/kubelet/pod-resources-server.js';
 import type { Collection, Sample } from '../../../agent/model/telemetry.js';
-import { recoveryAt, startUpAllowanceMs } from './recovery.js';
+import { liveReplayPid, recoveryAround, startUpAllowanceMs } from './recovery.js';
 import { captureDir, installReplayNvidiaSmi, xmlDir, type ReplaySettings } from './replay/install-replay.js';
 
 const h100 = join(captureDir, 'nvge-capture__linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt');
@@ -220,7 +220,7 @@ describe('GPU collector with the replay nvidia-smi', () => {
       );
       if (mode === 'normal') {
         await sleep(4_500);
-        process.kill(Number(readFileSync(join(stateDir, 'pid'), 'utf8')), 'SIGKILL');
+        process.kill(liveReplayPid(stateDir), 'SIGKILL');
       }
       const all = await collectUntil(
         c,
@@ -247,8 +247,9 @@ describe('GPU collector with the replay nvidia-smi', () => {
       // hang), the restart (immediate) and the replacement's own start-up to its first line. The first two
       // are the collector's and must leave room for a start-up within two intervals; the start-up is the
       // replay's (a Node process), allowed for beyond that only as far as it was measured.
-      const r = recoveryAt(times, stateDir, 2);
+      const r = recoveryAround(times, stateDir);
       const detail = `recovery ${JSON.stringify(r)}; ${failed[0]?.message}`;
+      if (process.env.GPU_RECOVERY_REPORT === '1') console.log(`${mode}: ${detail}`);
       expect(r.collectorMs, detail).toBeLessThanOrEqual(2 * intervalMs - startUpAllowanceMs);
       // Every gap, the fault's included, is within two intervals (+ start-up beyond the allowance).
       const gaps = times.slice(1).map((t, i) => t - (times[i] as number));

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -19,21 +19,53 @@ export interface Recovery {
 }
 
 /**
- * Splits the recovery gap in one series' sample timestamps at the moment the replay's loop run `run`
- * started (written by the replay into its state directory). Sample timestamps are the agent's receive
- * times of the lines, so the split needs no clock but the machine's wall clock.
+ * Splits the recovery gap in one series' sample timestamps at the moment a replacement nvidia-smi started
+ * (the replay writes `started-<run>` into its state directory for each loop run). Of the replacements
+ * (runs 2 and later), the one with the longest gap around its start is the fault's: a replacement started
+ * beside a child that was only slow (and then dropped) sits in an ordinary gap. Sample timestamps are the
+ * agent's receive times of the lines, so the split needs no clock but the machine's wall clock.
  */
-export function recoveryAt(times: readonly number[], stateDir: string, run: number): Recovery {
-  const startedMs = Number(readFileSync(join(stateDir, `started-${run}`), 'utf8'));
-  const before = times.filter((t) => t < startedMs);
-  const after = times.filter((t) => t >= startedMs);
-  if (before.length === 0 || after.length === 0)
-    throw new Error(`no samples on both sides of run ${run}'s start (${startedMs}): ${times.join(' ')}`);
-  const lastBefore = Math.max(...before);
-  const firstAfter = Math.min(...after);
-  return {
-    gapMs: firstAfter - lastBefore,
-    collectorMs: startedMs - lastBefore,
-    startUpMs: firstAfter - startedMs,
-  };
+export function recoveryAround(times: readonly number[], stateDir: string): Recovery {
+  const runs = readdirSync(stateDir)
+    .map((f) => /^started-(\d+)$/.exec(f)?.[1])
+    .filter((run): run is string => run !== undefined && Number(run) >= 2);
+  if (runs.length === 0) throw new Error(`no replacement nvidia-smi was started (${stateDir})`);
+  let worst: Recovery | undefined;
+  for (const run of runs) {
+    const startedMs = Number(readFileSync(join(stateDir, `started-${run}`), 'utf8'));
+    const before = times.filter((t) => t < startedMs);
+    const after = times.filter((t) => t >= startedMs);
+    if (before.length === 0 || after.length === 0)
+      throw new Error(`no samples on both sides of run ${run}'s start (${startedMs}): ${times.join(' ')}`);
+    const lastBefore = Math.max(...before);
+    const firstAfter = Math.min(...after);
+    const r = {
+      gapMs: firstAfter - lastBefore,
+      collectorMs: startedMs - lastBefore,
+      startUpMs: firstAfter - startedMs,
+    };
+    if (!worst || r.gapMs > worst.gapMs) worst = r;
+  }
+  return worst as Recovery;
+}
+
+/**
+ * The pid of the replay's loop run that is alive now, the latest such run. Not simply the latest run: a
+ * replacement started beside a slow child and then stopped is a later run, but dead.
+ */
+export function liveReplayPid(stateDir: string): number {
+  const runs = readdirSync(stateDir)
+    .map((f) => Number(/^pid-(\d+)$/.exec(f)?.[1]))
+    .filter((run) => Number.isInteger(run))
+    .sort((a, b) => b - a);
+  for (const run of runs) {
+    const pid = Number(readFileSync(join(stateDir, `pid-${run}`), 'utf8'));
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      // exited: an earlier run may be the live one
+    }
+  }
+  throw new Error(`no replay loop process alive (${stateDir})`);
 }

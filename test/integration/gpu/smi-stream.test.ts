@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -89,12 +89,13 @@ describe('nvidia-smi stream with a child that never exits after SIGKILL', () => 
     expect(first.exitCode).toBeNull();
     expect(first.signalCode).toBeNull();
     expect(() => process.kill(first.pid as number, 0)).not.toThrow();
-    // The first failure restarts at once: a second child, which streams (run 2 behaves normally).
+    // Reported at the kill, not when the kill grace ran out and the child was abandoned.
+    expect(stream.abandoned).toBe(0);
+    // The first failure restarts at once: a second child, which prints its line too.
     while (stream.rows < 2 && Date.now() < end) await sleep(20);
     expect(spawned).toHaveLength(2);
     expect(stream.restarts).toBe(1);
     expect(stream.rows).toBeGreaterThanOrEqual(2);
-    expect(stream.abandoned).toBe(0);
     while (stream.abandoned === 0 && Date.now() < end) await sleep(20);
     expect(stream.abandoned).toBe(1);
     expect(first.exitCode).toBeNull(); // still no 'exit': given up on, not waited for
@@ -194,7 +195,7 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     expect(stream.hangDeadlineMs).toBeGreaterThanOrEqual(800 + 150);
   }, 15_000);
 
-  it('detects a hang one observed cadence + margin after the last line, not at the longest deadline', async () => {
+  it('starts the replacement one observed cadence + margin after the last line and reports the hang when it streams', async () => {
     const exe = installReplayNvidiaSmi(dir, {
       capture: h100,
       mode: 'hang',
@@ -213,17 +214,76 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     expect(failures[0]?.reason).toMatch(
       /hung: no line within \d+ ms \(observed cadence \d+ ms \+ margin 150 ms\)/,
     );
+    expect(lines.length).toBeGreaterThanOrEqual(6);
     const before = lines.slice(0, 5);
-    expect(before).toHaveLength(5);
     const cadence = Math.max(...before.slice(1).map((t, i) => t - (before[i] as number)));
-    const detectedAfter = (failures[0]?.atMs as number) - (before[4] as number);
-    expect(detectedAfter).toBeGreaterThanOrEqual(cadence + 150 - 1);
+    // The replacement started when the deadline passed: its first line minus its own start-up.
+    const replacementStartedAt = (lines[5] as number) - (stream.lastStartUpMs as number);
+    const detectedAfter = replacementStartedAt - (before[4] as number);
+    expect(detectedAfter).toBeGreaterThanOrEqual(cadence + 150 - 2);
     // The timer and the check after the I/O phase add a little; nowhere near the 10 s longest deadline.
     expect(detectedAfter).toBeLessThan(cadence + 150 + 500);
-    // Replaced at once (first failure after a healthy run): the new child streams.
-    while (lines.length < 7 && Date.now() < end) await sleep(20);
+    // Reported when the replacement printed, which it did; the hung child is gone.
+    expect((failures[0]?.atMs as number) - (lines[5] as number)).toBeLessThan(50);
     expect(stream.restarts).toBe(1);
-    expect(lines.length).toBeGreaterThanOrEqual(7);
+    expect(stream.slowCycles).toBe(0);
+  }, 20_000);
+
+  it('keeps a child that prints after the deadline but before its replacement: a slow cycle, no failure', async () => {
+    // The stream child: a 300 ms interval, cycles of 50 ms, the 6th cycle's query 1.2 s (a load spike).
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      queryMs: [50, 50, 50, 50, 50, 1_200, 50, 50, 50, 50, 50, 50],
+    });
+    // Its replacement, started beside it when the deadline passes: as slow as the driver that slowed the
+    // first (a real process that starts and prints nothing).
+    const slowDir = join(dir, 'slow');
+    mkdirSync(slowDir);
+    const slowExe = installReplayNvidiaSmi(slowDir, { capture: h100, mode: 'hang', after: 0, times: 0 });
+    const children: ChildProcess[] = [];
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '300'],
+      intervalMs: 300,
+      hangTimeoutMs: 10_000,
+      hangMarginMs: 150,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 60_000,
+      backoffMaxMs: 60_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      spawn: (executable, args, options) => {
+        const child = spawn(children.length === 0 ? executable : slowExe, args, options);
+        children.push(child);
+        spawned.push(child);
+        return child;
+      },
+      onLine: () => {
+        lines.push(performance.now());
+        return true;
+      },
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (lines.length < 9 && Date.now() < end) await sleep(20);
+    expect(lines.length).toBeGreaterThanOrEqual(9);
+    // The replacement was started (the slow cycle passed the deadline) and then stopped.
+    expect(children).toHaveLength(2);
+    const replacement = children[1] as ChildProcess;
+    while (replacement.exitCode === null && replacement.signalCode === null && Date.now() < end)
+      await sleep(20);
+    expect(replacement.signalCode).toBe('SIGKILL');
+    expect(failures).toEqual([]);
+    expect(stream.slowCycles).toBe(1);
+    expect(stream.restarts).toBe(0);
+    // The slow silence was learned: the deadline now allows for it.
+    const gaps = lines.slice(1).map((t, i) => t - (lines[i] as number));
+    expect(Math.max(...gaps)).toBeGreaterThan(1_200);
+    expect(stream.hangDeadlineMs).toBeGreaterThanOrEqual(Math.max(...gaps) + 150 - 2);
   }, 20_000);
 
   it('holds the longest deadline while our own nvidia-smi call runs, and applies the adaptive one when it ends', async () => {
@@ -251,7 +311,10 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     while (failures.length === 0 && Date.now() < end) await sleep(5);
     expect(failures).toHaveLength(1);
     expect(failures[0]?.reason).toMatch(/observed cadence/);
-    // Checked at once on release, not at the timer armed for the longest deadline.
-    expect((failures[0]?.atMs as number) - releasedAt).toBeLessThan(300);
+    // Checked at once on release, not at the timer armed for the longest deadline: the replacement
+    // (whose first line is the 5th) was started right then.
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    const replacementStartedAt = (lines[4] as number) - (stream.lastStartUpMs as number);
+    expect(replacementStartedAt - releasedAt).toBeLessThan(300);
   }, 20_000);
 });

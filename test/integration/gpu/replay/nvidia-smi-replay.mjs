@@ -15,8 +15,8 @@
 //   AIOPS_NVSMI_REPLAY_MODE     normal | hang | crash | garbage | no-driver
 //   AIOPS_NVSMI_REPLAY_AFTER    loop lines printed before misbehaving (default 2)
 //   AIOPS_NVSMI_REPLAY_TIMES    misbehave only in the first N loop runs (default 1; 0 = always)
-//   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter, `pid` of the running loop and
-//                               `started-<run>`: when loop run <run> started (epoch ms)
+//   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter, `pid` of the latest loop run, and per
+//                               run `pid-<run>` and `started-<run>` (when it started, epoch ms)
 //   AIOPS_NVSMI_REPLAY_QUERY_MS query duration of each loop cycle in ms, a comma list used in turn
 //                               (default 0): like nvidia-smi, each cycle queries (this long), prints,
 //                               then sleeps the -lms interval, so lines come every interval + query
@@ -172,6 +172,7 @@ if (args[0] === '--help-query-gpu') {
     run = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) + 1;
     writeFileSync(counter, String(run));
     writeFileSync(join(stateDir, 'pid'), String(process.pid));
+    writeFileSync(join(stateDir, `pid-${run}`), String(process.pid));
     // When this process started (wall clock, ms): tests split a recovery gap into the collector's part
     // (detection and restart, up to here) and this replay's own start-up (from here to its first line).
     writeFileSync(join(stateDir, `started-${run}`), String(Math.round(performance.timeOrigin)));
