@@ -286,6 +286,58 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     expect(stream.hangDeadlineMs).toBeGreaterThanOrEqual(Math.max(...gaps) + 150 - 2);
   }, 20_000);
 
+  it('reports a replacement that cannot start, then judges the silent child at the longest deadline', async () => {
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      mode: 'hang',
+      after: 4,
+      times: 1,
+      stateDir: join(dir, 'state'),
+    });
+    const executables: string[] = [];
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '200'],
+      intervalMs: 200,
+      hangTimeoutMs: 1_500,
+      hangMarginMs: 100,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 100,
+      backoffMaxMs: 1_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      // The replacement started beside the silent child is an executable that is not there.
+      spawn: (executable, args, options) => {
+        const path = executables.length === 1 ? join(dir, 'missing', 'nvidia-smi') : executable;
+        executables.push(path);
+        const child = spawn(path, args, options);
+        spawned.push(child);
+        return child;
+      },
+      onLine: () => {
+        lines.push(performance.now());
+        return true;
+      },
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (failures.length < 2 && Date.now() < end) await sleep(20);
+    expect(failures.map((f) => f.reason)).toEqual([
+      expect.stringMatching(/^replacement could not be started: spawn .*ENOENT/),
+      'hung: no line within 1500 ms (longest deadline: a replacement started beside it had failed)',
+    ]);
+    // Killed at the longest deadline after its 4th (last) line, not at the adaptive one.
+    expect((failures[1]?.atMs as number) - (lines[3] as number)).toBeGreaterThanOrEqual(1_500 - 2);
+    // Then restarted the ordinary way (second failure in a row: after the backoff), and it streams.
+    while (lines.length < 6 && Date.now() < end) await sleep(20);
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    expect(executables).toEqual([exe, join(dir, 'missing', 'nvidia-smi'), exe]);
+  }, 20_000);
+
   it('holds the longest deadline while our own nvidia-smi call runs, and applies the adaptive one when it ends', async () => {
     const exe = installReplayNvidiaSmi(dir, {
       capture: h100,
