@@ -13,6 +13,11 @@ export const LOCAL_CLUSTER = 'local';
  * child process (hub/ and agent/ never import each other), enrolled with a
  * token of cluster `local` that is kept in the agent's data directory
  * (mode 0600) and reused while the hub still accepts it.
+ *
+ * The local agent is a convenience: when its bundle cannot be built or
+ * found, or the process cannot be spawned, the error is logged and the hub
+ * keeps running without it (undefined). Only a failing store (the token)
+ * throws, and then the caller stops the hub.
  */
 export async function startLocalAgent(options: {
   readonly tokens: EnrollmentTokens;
@@ -21,7 +26,7 @@ export async function startLocalAgent(options: {
   readonly logger: Logger;
   /** From prepareLocalAgent(), when started earlier (the build overlaps the hub's start). */
   readonly bundle?: Promise<AgentBundle>;
-}): Promise<{ stop(): Promise<void> }> {
+}): Promise<LocalAgent | undefined> {
   const logger = options.logger.child({ component: 'local-agent' });
   mkdirSync(options.agentDataDir, { recursive: true });
   const tokenFile = resolve(options.agentDataDir, 'enrollment-token');
@@ -38,7 +43,17 @@ export async function startLocalAgent(options: {
     chmodSync(tokenFile, 0o600);
   }
 
-  const { bundle, runtime } = await (options.bundle ?? prepareLocalAgent(logger));
+  let prepared: AgentBundle;
+  try {
+    prepared = await (options.bundle ?? prepareLocalAgent(logger));
+  } catch (err) {
+    logger.error(
+      { err },
+      'local agent not started: its bundle could not be prepared; the hub keeps running without it',
+    );
+    return undefined;
+  }
+  const { bundle, runtime } = prepared;
   const args = [...runtime.nodeFlags, bundle, 'run', '--exit-with-parent'];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -57,13 +72,22 @@ export async function startLocalAgent(options: {
   const exit = new Promise<void>((resolveExit) => {
     child.once('exit', (code, signal) => {
       exited = true;
-      if (code !== 0 && signal !== 'SIGTERM') logger.error({ code, signal }, 'local agent exited');
+      if (code !== 0 && signal !== 'SIGTERM')
+        logger.error({ code, signal }, 'local agent exited; the hub keeps running without it');
+      resolveExit();
+    });
+    // Spawning itself failed (no 'exit' follows): same outcome.
+    child.once('error', (err) => {
+      if (exited) return;
+      exited = true;
+      logger.error({ err }, 'local agent could not be started; the hub keeps running without it');
       resolveExit();
     });
   });
   logger.info({ pid: child.pid, dataDir: options.agentDataDir }, 'local agent started');
 
   return {
+    exited: exit,
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
@@ -72,6 +96,13 @@ export async function startLocalAgent(options: {
       clearTimeout(timer);
     },
   };
+}
+
+export interface LocalAgent {
+  /** Resolves when the agent process has ended (stopped, crashed or never spawned). */
+  readonly exited: Promise<void>;
+  /** SIGTERM, then SIGKILL after 10 s; safe twice. */
+  stop(): Promise<void>;
 }
 
 interface AgentRuntime {

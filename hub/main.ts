@@ -1,4 +1,4 @@
-import { prepareLocalAgent, startLocalAgent } from './all-in-one.js';
+import { prepareLocalAgent, startLocalAgent, type LocalAgent } from './all-in-one.js';
 import { startHub } from './build-hub.js';
 import { loadHubConfig, type HubConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -25,15 +25,22 @@ async function main(): Promise<void> {
   const agentBundle = config.allInOne ? prepareLocalAgent(logger) : undefined;
   agentBundle?.catch(() => undefined); // awaited (and reported) by startLocalAgent
   const hub = await startHub(config, logger);
-  const agent = config.allInOne
-    ? await startLocalAgent({
-        tokens: hub.store.enrollmentTokens,
-        grpcAddress: hub.grpcAddress,
-        agentDataDir: config.agentDataDir,
-        logger,
-        bundle: agentBundle,
-      })
-    : undefined;
+  let agent: LocalAgent | undefined;
+  try {
+    agent = config.allInOne
+      ? await startLocalAgent({
+          tokens: hub.store.enrollmentTokens,
+          grpcAddress: hub.grpcAddress,
+          agentDataDir: config.agentDataDir,
+          logger,
+          bundle: agentBundle,
+        })
+      : undefined;
+  } catch (err) {
+    // The hub is already listening: close it properly before exiting.
+    await hub.stop();
+    throw err;
+  }
 
   // Printed once on stdout, never logged: the admin token is a secret.
   process.stdout.write(
@@ -49,7 +56,9 @@ async function main(): Promise<void> {
           : '  admin token:  from AIOPS_ADMIN_TOKEN',
       agent
         ? `  local agent:  cluster "local", try: curl -H "Authorization: Bearer $TOKEN" "${hub.httpUrl}/api/v1/latest?source=host"`
-        : '',
+        : config.allInOne
+          ? '  local agent:  not started (see the error logged above); the hub runs without it'
+          : '',
       '',
     ].join('\n') + '\n',
   );
