@@ -18,9 +18,9 @@ function section(text: string, title: string): string {
   return body.slice(body.indexOf('\n') + 1, body.indexOf('\n#####'));
 }
 
-/** The recorded idle row of a capture, by field name (header units stripped), cells as recorded. */
-function recordedIdleRow(text: string): Map<string, string> {
-  const [header, row] = section(text, 'idle :: query-gpu')
+/** The recorded idle (or load) row of a capture, by field name (header units stripped), cells as recorded. */
+function recordedIdleRow(text: string, phase: 'idle' | 'load' = 'idle'): Map<string, string> {
+  const [header, row] = section(text, `${phase} :: query-gpu`)
     .split('\n')
     .filter((l) => l.trim() !== '');
   const names = (header as string).split(', ').map((h) => h.replace(/ \[[^\]]*\]$/, ''));
@@ -29,9 +29,9 @@ function recordedIdleRow(text: string): Map<string, string> {
 }
 
 describe('--help-query-gpu and the query plan', () => {
-  it.each(captures)(
-    'plans a query the driver accepts and every row parses without invented values: %s',
-    (file) => {
+  it.each(captures.flatMap((file) => (['idle', 'load'] as const).map((phase) => [phase, file] as const)))(
+    'plans a query the driver accepts and the recorded %s row parses without invented values: %s',
+    (phase, file) => {
       const text = readFileSync(new URL(file, fixtures), 'utf8');
       const supported = parseHelpQueryGpu(section(text, 'capabilities :: help-query-gpu'));
       expect(supported.size).toBeGreaterThan(100);
@@ -42,7 +42,11 @@ describe('--help-query-gpu and the query plan', () => {
 
       // The replay executable prints the recorded row for exactly our fields, like nvidia-smi would.
       const out = execFileSync(replay, [queryArgument(plan), '--format=csv,noheader,nounits'], {
-        env: { ...process.env, AIOPS_NVSMI_REPLAY_CAPTURE: new URL(file, fixtures).pathname },
+        env: {
+          ...process.env,
+          AIOPS_NVSMI_REPLAY_CAPTURE: new URL(file, fixtures).pathname,
+          AIOPS_NVSMI_REPLAY_PHASE: phase,
+        },
         encoding: 'utf8',
       });
       const lines = out.trim().split('\n');
@@ -52,7 +56,7 @@ describe('--help-query-gpu and the query plan', () => {
       const samples = rowSamples(plan, result.row, { gpu: result.row.index, uuid: result.row.uuid }, 1_000);
       expect(samples.length).toBeGreaterThan(10);
 
-      const recorded = recordedIdleRow(text);
+      const recorded = recordedIdleRow(text, phase);
       for (const column of plan.columns) {
         if (column.role !== 'metric') continue;
         const raw = recorded.get(column.field);

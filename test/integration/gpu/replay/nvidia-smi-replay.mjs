@@ -17,6 +17,7 @@
 //   AIOPS_NVSMI_REPLAY_TIMES    misbehave only in the first N loop runs (default 1; 0 = always)
 //   AIOPS_NVSMI_REPLAY_STATE    directory for the run counter, `pid` of the latest loop run, and per
 //                               run `pid-<run>` and `started-<run>` (when it started, epoch ms)
+//   AIOPS_NVSMI_REPLAY_PHASE    idle (default) | load: the recorded rows a one-shot --query-gpu prints
 //   AIOPS_NVSMI_REPLAY_QUERY_MS query duration of each loop cycle in ms, a comma list used in turn
 //                               (default 0): like nvidia-smi, each cycle queries (this long), prints,
 //                               then sleeps the -lms interval, so lines come every interval + query
@@ -160,7 +161,10 @@ if (args[0] === '--help-query-gpu') {
   if (cycles.length === 0) fail('replay: the capture has no query-gpu section', 2);
   if (!noheader) out(`${fields.join(', ')}\n`);
   if (intervalMs === undefined) {
-    for (const row of cycles[0]) out(`${render(row, fields, nounits)}\n`);
+    // One-shot: the recorded idle rows, or the load rows with AIOPS_NVSMI_REPLAY_PHASE=load.
+    const oneShot = cycles[env.AIOPS_NVSMI_REPLAY_PHASE === 'load' ? 1 : 0];
+    if (!oneShot) fail('replay: the capture has no such query-gpu phase', 2);
+    for (const row of oneShot) out(`${render(row, fields, nounits)}\n`);
     process.exit(0);
   }
   // Loop mode: one cycle (every GPU) per interval, cycling through the recorded rows.
