@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -280,10 +280,10 @@ describeWithComponent(
       }
     }, 120_000);
 
-    it('moves a batch the hub refuses to the dead-letter directory, counts it once, and delivers the next ones', async () => {
+    it('splits batches built before the hub limits were known, loses nothing, and caps later ones by the saved limits', async () => {
       const limit = 200;
       const hubMax = 20;
-      const s = await scenario('refused', { limit, hubMaxSamplesPerBatch: hubMax });
+      const s = await scenario('split', { limit, hubMaxSamplesPerBatch: hubMax });
       const spoolDir = join(s.agentEnv.AIOPS_AGENT_DATA_DIR!, 'spool');
       try {
         // Hub away and big batches (up to 1 s of collections): the spool fills
@@ -293,13 +293,11 @@ describeWithComponent(
         await s.agent.start();
         await s.generationDone();
         await s.agent.kill('SIGTERM'); // flushes everything to the spool
-        const spooled = readSpool(spoolDir);
-        const oversize = spooled.filter((r) => r.samples > hubMax);
-        const refusedValues = oversize.flatMap((r) => r.values).sort((a, b) => a - b);
+        const oversize = readSpool(spoolDir).filter((r) => r.samples > hubMax);
         expect(oversize.length).toBeGreaterThan(0);
 
-        // Then the hub is up and the agent generates 200 more values after
-        // the refused batches (in small batches again).
+        // Then the hub is up and the agent generates 200 more values (in
+        // small batches again, so the last is spooled when generation ends).
         s.agentEnv.AIOPS_AGENT_BATCH_MAX_SAMPLES = String(BATCH_SAMPLES);
         s.agentEnv.AIOPS_AGENT_BATCH_MAX_AGE_MS = '50';
         s.agentEnv.AIOPS_TEST_SEQ_LIMIT = String(2 * limit);
@@ -307,49 +305,39 @@ describeWithComponent(
         await s.agent.start();
         await waitFor('generation', async () => (s.nextValue() > 2 * limit ? true : undefined), 60_000);
         await s.drained();
-        // Every refused batch is in the dead-letter directory, byte for byte,
-        // with its reason; batches built after Welcome respect the hub's limit.
-        const dead = readSpool(join(spoolDir, 'dead-letter'), 'rec');
-        const lastSpooled = spooled.at(-1)!.sequence;
-        expect(dead.filter((r) => r.sequence <= lastSpooled).map((r) => r.sequence)).toEqual(
-          oversize.map((r) => r.sequence),
-        );
-        // (A batch of health samples built in the moment before the restarted
-        // agent's Welcome may be refused too; it holds no test values.)
-        expect(dead.every((r) => r.samples > hubMax)).toBe(true);
-        expect(dead.flatMap((r) => r.values).sort((a, b) => a - b)).toEqual(refusedValues);
-        const reason = JSON.parse(
-          readFileSync(join(spoolDir, 'dead-letter', `${dead[0]!.segment.replace('.rec', '.json')}`), 'utf8'),
-        ) as { code: string; message: string };
-        expect(reason.code).toBe('RESOURCE_EXHAUSTED');
-        expect(reason.message).toContain('max_samples_per_batch');
-        // Everything else is stored exactly once.
-        const stored = await storedValues(db, s.cluster);
-        const expected = range(1, 2 * limit).filter((v) => !refusedValues.includes(v));
-        expect(stored).toEqual(expected);
-        // Counted and logged once per refused batch: no retry loop.
+        // Every value once: the oversized batches went as pieces within the limit.
+        expect(await storedValues(db, s.cluster)).toEqual(range(1, 2 * limit));
         const port = s.agent.readyValue;
-        expect(
-          await scrapeMetric(port, 'agent_sender_dead_lettered_batches_total{code="RESOURCE_EXHAUSTED"}'),
-        ).toBe(dead.length);
-        expect(await scrapeMetric(port, 'agent_sender_dead_lettered_samples_total')).toBe(
-          dead.reduce((n, r) => n + r.samples, 0),
+        expect(await scrapeMetric(port, 'agent_sender_split_batches_total')).toBeGreaterThanOrEqual(
+          oversize.length,
         );
-        expect(s.agent.stderr.split('\n').filter((l) => l.includes('hub refused a batch'))).toHaveLength(
-          dead.length,
+        expect(await scrapeMetric(port, 'agent_sender_dead_lettered_samples_total')).toBe(0);
+        expect(existsSync(join(spoolDir, 'dead-letter'))).toBe(false);
+
+        // The hub away again: batches built now, before any Welcome, already
+        // respect the limits the agent saved from the last one.
+        await s.agent.kill('SIGTERM');
+        await s.hub.kill('SIGKILL');
+        const lastSequence = readSpool(spoolDir).at(-1)?.sequence ?? 0;
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_SAMPLES = '1000';
+        s.agentEnv.AIOPS_AGENT_BATCH_MAX_AGE_MS = '1000';
+        s.agentEnv.AIOPS_TEST_SEQ_LIMIT = String(3 * limit);
+        await s.agent.start();
+        await waitFor('generation', async () => (s.nextValue() > 3 * limit ? true : undefined), 60_000);
+        await s.agent.kill('SIGTERM');
+        const offline = readSpool(spoolDir).filter((r) => r.sequence > lastSequence);
+        expect(offline.flatMap((r) => r.values).sort((a, b) => a - b)).toEqual(
+          range(2 * limit + 1, 3 * limit),
         );
-        // The first stream had every spooled batch in flight when the first
-        // refusal came: the agent isolated it by resending one at a time.
-        expect(spooled.length).toBeGreaterThan(1);
-        expect(s.agent.stderr).toContain('resending one at a time');
-        // Still streaming after the refusals.
-        const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
-          sender: { state: string };
-        };
-        expect(health.sender.state).toBe('streaming');
+        expect(offline.every((r) => r.samples <= hubMax)).toBe(true);
+        await s.hub.start();
+        await s.agent.start();
+        await s.drained();
+        expect(await storedValues(db, s.cluster)).toEqual(range(1, 3 * limit));
+        expect(await scrapeMetric(s.agent.readyValue, 'agent_sender_split_batches_total')).toBe(0);
       } finally {
         await s.stop();
       }
-    }, 120_000);
+    }, 180_000);
   },
 );
