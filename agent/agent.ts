@@ -43,6 +43,12 @@ export interface StartAgentOptions {
   readonly factories?: readonly CollectorFactory<unknown>[];
   /** Export process CPU/memory metrics on /metrics (standalone agent: yes; in-process beside the hub: no). */
   readonly processMetrics?: boolean;
+  /**
+   * Called once a batch is in the spool, before it is sent: the point from
+   * which a SIGKILL can no longer lose it. For sources that resume from
+   * what is durable (the reliability tests' sequence source).
+   */
+  readonly onSpooled?: (sequence: number, collections: readonly Collection[]) => void;
 }
 
 /**
@@ -81,6 +87,7 @@ export async function startAgent(
         (seq) => encodeBatchMessage((built = buildBatch(seq, collections, refs))),
         samples,
       );
+      options.onSpooled?.(sequence, collections);
       // The last few batches stay decoded for the sender (see SenderOptions.recent).
       recent.set(sequence, built!);
       for (const old of recent.keys()) {
