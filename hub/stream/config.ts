@@ -9,6 +9,14 @@ export interface StreamConfig {
   readonly path: string;
   /** How often queued data is written to each client, batched into one frame per client. */
   readonly flushIntervalMs: number;
+  /**
+   * Frames per second the replica writes at most, over all clients. A frame
+   * costs ~10 µs of CPU in the socket write alone, so past
+   * maxFramesPerSecond × flushIntervalMs / 1000 clients each client is
+   * flushed every k-th tick instead (clients staggered over the ticks), and
+   * frames carry more samples each.
+   */
+  readonly maxFramesPerSecond: number;
   /** Protocol-level ping interval. */
   readonly pingIntervalMs: number;
   /** A client with no pong for this long is terminated and its resources freed. */
@@ -38,6 +46,7 @@ export interface StreamConfig {
 export const DEFAULT_STREAM_CONFIG: StreamConfig = {
   path: '/api/v1/stream',
   flushIntervalMs: 50,
+  maxFramesPerSecond: 10_000,
   pingIntervalMs: 15_000,
   pongTimeoutMs: 45_000,
   maxBufferedBytes: 1024 * 1024,

@@ -53,6 +53,7 @@ export class StreamHub {
   private flushTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
+  private tick = 0;
   private stopped = false;
 
   constructor(private readonly deps: StreamHubDeps) {
@@ -118,7 +119,16 @@ export class StreamHub {
 
   private flushAll(): void {
     const nowMs = Date.now();
+    // Each client every `every`-th tick, so that all clients together stay
+    // within maxFramesPerSecond; session ids stagger them over the ticks.
+    const { flushIntervalMs, maxFramesPerSecond } = this.deps.config;
+    const every = Math.max(
+      1,
+      Math.ceil((this.sessions.size * 1000) / (flushIntervalMs * maxFramesPerSecond)),
+    );
+    const tick = this.tick++;
     for (const session of this.sessions) {
+      if ((tick + session.id) % every !== 0) continue;
       try {
         session.flush(nowMs);
       } catch (err) {

@@ -15,6 +15,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
+import { HUB_NODE_FLAGS } from '../../hub/runtime.js';
 import { AGENTS, SERIES_PER_AGENT } from './ws-bench-shape.js';
 
 const clients = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
@@ -73,11 +74,12 @@ interface PhaseResult {
 }
 
 async function phase(mode: 'stream' | 'baseline'): Promise<PhaseResult> {
+  // The hub runs with the flags it ships with (hub/runtime.ts), plus
   // BENCH_WS_HUB_NODE_OPTIONS: extra node flags for the hub process only (e.g. --cpu-prof).
   const hub = start(
     './ws-bench-hub.ts',
     [mode],
-    (process.env.BENCH_WS_HUB_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    [...HUB_NODE_FLAGS, ...(process.env.BENCH_WS_HUB_NODE_OPTIONS ?? '').split(' ').filter(Boolean)],
   );
   const children = [hub];
   try {

@@ -250,6 +250,35 @@ describe('WebSocket stream', () => {
       );
     });
 
+    it('keeps the replica within maxFramesPerSecond by flushing each client every k-th tick, losing nothing', async () => {
+      await hub.close();
+      // 3 clients at a 20 ms tick would be 150 frames/s; a budget of 50 flushes each every 3rd tick.
+      hub = await startHub(bus, tokens, grants, {
+        flushIntervalMs: 20,
+        maxFramesPerSecond: 50,
+        maxRateHz: 1000,
+      });
+      const clients = await Promise.all([0, 1, 2].map(() => connect('alice-token')));
+      for (const c of clients) c.send({ type: 'subscribe', id: 's', stream: 'samples', selector: {} });
+      await Promise.all(clients.map((c) => c.waitFor((m) => m.type === 'ack')));
+      const started = Date.now();
+      let n = 0;
+      while (Date.now() - started < 1000) {
+        n++;
+        bus.publish(batch('c1', [{ series: series(n), timestampsMs: [n], values: [n] }]));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await eventually(async () => {
+        for (const c of clients) expect(c.samples('s')).toHaveLength(n);
+      });
+      for (const c of clients) {
+        const frames = c.messages.filter((m) => m.type === 'data').length;
+        // ~1,000 ms / 60 ms = 17 frames, against ~50 at one frame per tick.
+        expect(frames).toBeLessThanOrEqual(25);
+        expect(frames).toBeGreaterThanOrEqual(5);
+      }
+    });
+
     it('delivers events (never coalesced) and anomalies by selector', async () => {
       const c = await connect('alice-token');
       c.send({ type: 'subscribe', id: 'ev', stream: 'events', selector: { minSeverity: 'error' } });
