@@ -42,6 +42,8 @@ const defaultKillGraceMs = 5_000;
 const cadenceWindow = 32;
 /** After SIGTERM on stop, SIGKILL follows this much later. */
 const stopTermGraceMs = 2_000;
+/** A child counts as healthy (the backoff is reset) once it has printed valid rows for this many intervals. */
+const healthyIntervals = 3;
 
 /**
  * A child that missed the adaptive deadline, kept alive while its replacement starts beside it: it may
@@ -51,6 +53,7 @@ interface Suspect {
   readonly child: ChildProcess;
   readonly lastLineAt: number;
   readonly garbage: number;
+  readonly validSince: number | undefined;
   stderrTail: string;
   readonly heldDuringSilence: boolean;
   /** The hang it is reported with if the replacement wins. */
@@ -69,9 +72,9 @@ interface Dying {
 /**
  * Keeps one long-running `nvidia-smi --query-gpu … -lms N` child alive and
  * feeds its lines to `onLine`. Restarts it when it exits, hangs (no line
- * within the deadline) or prints garbage: at once after a healthy run (a
- * valid line resets the count), with exponential backoff for repeated
- * failures.
+ * within the deadline) or prints garbage: at once after a healthy run (valid
+ * rows for `healthyIntervals` intervals reset the count), with exponential
+ * backoff for repeated failures.
  *
  * The hang deadline adapts to the child's observed line cadence: `-lms N`
  * sleeps N ms after each query, so lines come every N ms plus the query's own
@@ -86,7 +89,9 @@ interface Dying {
  * replacement is started beside it, and whichever prints first wins. If the
  * old child prints first it was only slow (a load spike): the replacement is
  * killed, nothing is reported, and the long silence is learned. If the
- * replacement prints first, the old child is killed and reported hung. So a
+ * replacement prints a valid row first, the old child is killed and reported
+ * hung; an unparsable line from the replacement (an nvidia-smi error message)
+ * is counted but decides nothing. So a
  * slow cycle costs no restart and the samples never wait longer than the
  * faster of the two; an old child still silent at `hangTimeoutMs` is hung
  * regardless.
@@ -118,6 +123,8 @@ export class SmiStream {
   private stopped = false;
   private failures = 0;
   private garbage = 0;
+  /** performance.now() of the current child's first valid row; undefined until it prints one. */
+  private validSince: number | undefined;
   private killReason: string | undefined;
   private stderrTail = '';
   private readonly dying = new Map<ChildProcess, Dying>();
@@ -178,6 +185,7 @@ export class SmiStream {
     const o = this.options;
     this.killReason = undefined;
     this.garbage = 0;
+    this.validSince = undefined;
     this.stderrTail = '';
     const child = (o.spawn ?? spawn)(o.executable, [...o.args], {
       shell: false,
@@ -201,14 +209,29 @@ export class SmiStream {
     lines.on('line', (line) => {
       if (line.trim() === '') return;
       if (this.suspect?.child === child) this.onlySlow();
-      else if (this.child === child && this.suspect) this.replaceSuspect(this.suspect.reason, true);
       if (this.child !== child) return;
-      // Any line proves the child alive (the hang deadline); only valid rows reset the backoff.
+      const valid = o.onLine(line, o.now());
+      if (this.suspect) {
+        // The replacement races the silent old child. Only a valid row proves the replacement works: an
+        // nvidia-smi error message on stdout ("Unable to determine the device handle…") is no reason to
+        // kill the old child, which may only be slow. Such a line is counted but kills nothing while the
+        // old child lives; the old child's longest deadline decides.
+        if (!valid) {
+          this.garbage += 1;
+          return;
+        }
+        this.replaceSuspect(this.suspect.reason, true);
+      }
+      // Any line proves the child alive (the hang deadline); only valid rows count towards a healthy run.
       this.noteLine();
-      if (o.onLine(line, o.now())) {
+      if (valid) {
         this.rows += 1;
         this.garbage = 0;
-        this.failures = 0;
+        const at = performance.now();
+        this.validSince ??= at;
+        // A healthy run resets the backoff, but only after valid rows for `healthyIntervals` intervals: a
+        // child that prints one row and dies is restarted with backoff, not at once forever.
+        if (at - this.validSince >= healthyIntervals * o.intervalMs) this.failures = 0;
       } else if (++this.garbage > o.maxGarbageLines) {
         this.kill(
           child,
@@ -255,6 +278,7 @@ export class SmiStream {
       child,
       lastLineAt: this.lastLineAt,
       garbage: this.garbage,
+      validSince: this.validSince,
       stderrTail: this.stderrTail,
       heldDuringSilence: this.heldDuringSilence,
       reason,
@@ -278,6 +302,7 @@ export class SmiStream {
     this.sawLine = true;
     this.lastLineAt = s.lastLineAt;
     this.garbage = s.garbage;
+    this.validSince = s.validSince;
     this.stderrTail = s.stderrTail;
     this.heldDuringSilence = s.heldDuringSilence;
     this.killReason = undefined;
@@ -468,6 +493,7 @@ export class SmiStream {
       this.sawLine = true;
       this.lastLineAt = s.lastLineAt;
       this.garbage = s.garbage;
+      this.validSince = s.validSince;
       this.stderrTail = s.stderrTail;
       this.heldDuringSilence = s.heldDuringSilence;
       this.killReason = undefined;
@@ -477,8 +503,9 @@ export class SmiStream {
     }
     this.failures += 1;
     const o = this.options;
-    // The first failure after a good run restarts at once (recovery within two intervals); repeated
-    // failures back off exponentially so a broken driver is not hammered.
+    // The first failure after a healthy run (valid rows for `healthyIntervals` intervals) restarts at
+    // once (recovery within two intervals); repeated failures back off exponentially so a broken driver
+    // is not hammered.
     const delayMs =
       this.failures === 1 ? 0 : Math.min(o.backoffMaxMs, o.backoffInitialMs * 2 ** (this.failures - 2));
     o.logger.warn({ reason, delayMs, failures: this.failures }, 'nvidia-smi stream failed; restarting');

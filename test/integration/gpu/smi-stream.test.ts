@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildQueryPlan, parseRow, queryArgument } from '../../../agent/collectors/gpu/query.js';
 import { SmiStream } from '../../../agent/collectors/gpu/smi-stream.js';
 import { captureDir, installReplayNvidiaSmi } from './replay/install-replay.js';
 
@@ -368,5 +369,155 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     expect(lines.length).toBeGreaterThanOrEqual(5);
     const replacementStartedAt = (lines[4] as number) - (stream.lastStartUpMs as number);
     expect(replacementStartedAt - releasedAt).toBeLessThan(300);
+  }, 20_000);
+
+  it('keeps a slow child when its replacement prints only an nvidia-smi error line: that line is counted, not a win', async () => {
+    // The real row parser judges each line: index and uuid columns, as the collector asks for them.
+    const plan = buildQueryPlan(new Set(['index', 'uuid']));
+    // The stream child: 300 ms interval, cycles of 50 ms, the 6th cycle's query 2.5 s (a load spike).
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      queryMs: [50, 50, 50, 50, 50, 2_500, 50, 50, 50, 50, 50, 50],
+    });
+    // Its replacement prints nvidia-smi's own error message on stdout every interval, never a row.
+    const errDir = join(dir, 'err');
+    mkdirSync(errDir);
+    const errExe = installReplayNvidiaSmi(errDir, { capture: h100, mode: 'garbage', after: 0, times: 0 });
+    const children: ChildProcess[] = [];
+    const failures: { reason: string; atMs: number }[] = [];
+    const valid: number[] = [];
+    let invalid = 0;
+    stream = new SmiStream({
+      executable: exe,
+      args: [queryArgument(plan), '--format=csv,noheader,nounits', '-lms', '300'],
+      intervalMs: 300,
+      hangTimeoutMs: 10_000,
+      hangMarginMs: 150,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 60_000,
+      backoffMaxMs: 60_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      spawn: (executable, args, options) => {
+        const child = spawn(children.length === 0 ? executable : errExe, args, options);
+        children.push(child);
+        spawned.push(child);
+        return child;
+      },
+      onLine: (line) => {
+        const ok = parseRow(plan, line).ok;
+        if (ok) valid.push(performance.now());
+        else invalid += 1;
+        return ok;
+      },
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+    stream.start();
+    const end = Date.now() + 12_000;
+    while (valid.length < 9 && Date.now() < end) await sleep(20);
+    expect(valid.length).toBeGreaterThanOrEqual(9);
+    expect(children).toHaveLength(2);
+    // The replacement did print its error line (more than maxGarbageLines of them) during the race.
+    expect(invalid).toBeGreaterThanOrEqual(1);
+    const replacement = children[1] as ChildProcess;
+    while (replacement.exitCode === null && replacement.signalCode === null && Date.now() < end)
+      await sleep(20);
+    // The old child printed a valid row and won: the replacement was stopped, nothing reported.
+    expect(replacement.signalCode).toBe('SIGKILL');
+    expect(children[0]?.exitCode).toBeNull();
+    expect(children[0]?.signalCode).toBeNull();
+    expect(failures).toEqual([]);
+    expect(stream.slowCycles).toBe(1);
+    expect(stream.restarts).toBe(0);
+  }, 25_000);
+
+  it('stop() during a replacement ends both children and waits until both are reaped', async () => {
+    const exe = installReplayNvidiaSmi(dir, { capture: h100, mode: 'hang', after: 4, times: 0 });
+    // The replacement starts and prints nothing: stop() comes while both children are alive.
+    const silentDir = join(dir, 'silent');
+    mkdirSync(silentDir);
+    const silentExe = installReplayNvidiaSmi(silentDir, { capture: h100, mode: 'hang', after: 0, times: 0 });
+    const children: ChildProcess[] = [];
+    const failures: { reason: string; atMs: number }[] = [];
+    stream = new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+      intervalMs: 100,
+      hangTimeoutMs: 10_000,
+      hangMarginMs: 100,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 60_000,
+      backoffMaxMs: 60_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      spawn: (executable, args, options) => {
+        const child = spawn(children.length === 0 ? executable : silentExe, args, options);
+        children.push(child);
+        spawned.push(child);
+        return child;
+      },
+      onLine: () => true,
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+    stream.start();
+    const end = Date.now() + 10_000;
+    while (children.length < 2 && Date.now() < end) await sleep(20);
+    expect(children).toHaveLength(2);
+    expect(stream.running).toBe(true);
+    await stream.stop();
+    for (const child of children) {
+      // 'exit' was seen for both: reaped, not abandoned.
+      expect(child.exitCode !== null || child.signalCode !== null).toBe(true);
+      expect(() => process.kill(child.pid as number, 0)).toThrow();
+    }
+    expect(children[0]?.signalCode).toBe('SIGKILL'); // the silent old child: no SIGTERM grace
+    expect(stream.abandoned).toBe(0);
+    expect(stream.running).toBe(false);
+    expect(failures).toEqual([]); // a stop is not a failure
+    await sleep(300);
+    expect(children).toHaveLength(2); // and nothing was restarted after the stop
+  }, 20_000);
+});
+
+describe('nvidia-smi stream restart backoff', () => {
+  it('backs off for a child that prints one cycle of rows and dies: one valid row is not a healthy run', async () => {
+    // Every run prints one cycle, then exits with code 4 at the next tick.
+    const exe = installReplayNvidiaSmi(dir, { capture: h100, mode: 'crash', after: 1, times: 0 });
+    const spawnedAt: number[] = [];
+    const failures: { reason: string; atMs: number }[] = [];
+    stream = new SmiStream({
+      executable: exe,
+      args: ['--query-gpu=uuid', '--format=csv,noheader,nounits', '-lms', '100'],
+      intervalMs: 100,
+      hangTimeoutMs: 5_000,
+      hangMarginMs: 100,
+      startTimeoutMs: 10_000,
+      backoffInitialMs: 400,
+      backoffMaxMs: 10_000,
+      maxGarbageLines: 3,
+      logger,
+      now: Date.now,
+      spawn: (executable, args, options) => {
+        spawnedAt.push(performance.now());
+        const child = spawn(executable, args, options);
+        spawned.push(child);
+        return child;
+      },
+      onLine: () => true,
+      onFailure: (reason) => failures.push({ reason, atMs: performance.now() }),
+    });
+    stream.start();
+    const end = Date.now() + 15_000;
+    while (spawnedAt.length < 4 && Date.now() < end) await sleep(20);
+    expect(spawnedAt.length).toBeGreaterThanOrEqual(4);
+    expect(stream.rows).toBeGreaterThanOrEqual(3); // each run did print its row
+    expect(failures[0]?.reason).toMatch(/exited with code 4/);
+    // Restart delay after each failure: the first at once, then the backoff doubling (400, 800 ms).
+    const delays = [0, 1, 2].map((i) => (spawnedAt[i + 1] as number) - (failures[i]?.atMs as number));
+    expect(delays[0]).toBeLessThan(200);
+    expect(delays[1]).toBeGreaterThanOrEqual(400 - 2);
+    expect(delays[2]).toBeGreaterThanOrEqual(800 - 2);
   }, 20_000);
 });
