@@ -36,6 +36,17 @@ describe('GPU collector config', () => {
     expect(parseGpuConfig({ sampleIntervalMs: 200, hangTimeoutMs: 500 }).hangTimeoutMs).toBe(500);
   });
 
+  it('refuses a longest hang deadline of one interval or less: every cycle would be a hang', () => {
+    expect(() => parseGpuConfig({ sampleIntervalMs: 1_000, hangTimeoutMs: 1_000 })).toThrow(
+      /hangTimeoutMs: must be more than sampleIntervalMs \(1000\)/,
+    );
+    expect(() => parseGpuConfig({ hangTimeoutMs: 500 })).toThrow(/hangTimeoutMs: must be more than/);
+    expect(() => parseGpuConfig({ sampleIntervalMs: 5_000, hangTimeoutMs: 3_000 })).toThrow(
+      /hangTimeoutMs: must be more than sampleIntervalMs \(5000\)/,
+    );
+    expect(parseGpuConfig({ sampleIntervalMs: 1_000, hangTimeoutMs: 1_001 }).hangTimeoutMs).toBe(1_001);
+  });
+
   it('lists every problem at once, and refuses a PATH lookup', () => {
     try {
       parseGpuConfig({ nvidiaSmiPath: 'nvidia-smi', sampleIntervalMs: 5, dcgmUrl: 'ftp://x', bogus: 1 });

@@ -181,6 +181,16 @@ export function parseGpuConfig(raw: unknown): GpuCollectorConfig {
       }
     } else out.dcgmUrl = '';
   }
+  // Lines come every interval plus the query's own duration: a longest deadline of one interval or less
+  // would call every cycle a hang and restart nvidia-smi forever. Checked only when both values are valid
+  // (an invalid one is already reported, and the default kept in its place would mislead).
+  if (
+    !problems.some((p) => /\.(hangTimeoutMs|sampleIntervalMs):/.test(p)) &&
+    out.hangTimeoutMs <= out.sampleIntervalMs
+  )
+    problems.push(
+      `collectors.gpu.hangTimeoutMs: must be more than sampleIntervalMs (${out.sampleIntervalMs}), or every cycle is a hang`,
+    );
   if (out.restartBackoffMaxMs < out.restartBackoffInitialMs)
     problems.push('collectors.gpu.restartBackoffMaxMs: must be >= restartBackoffInitialMs');
   if (problems.length > 0) throw new ConfigError(problems);
