@@ -264,8 +264,9 @@ export class GpuCollector implements Collector {
 
   /**
    * One one-shot nvidia-smi call beside the stream. It contends with the stream's query for the driver
-   * (`-q -x` takes seconds on big servers), so the stream's hang deadline is relaxed to its longest
-   * while it runs: a cycle slowed by our own call is not a hang.
+   * (`-q -x` takes seconds on big servers), so the stream's hang deadline is relaxed while it runs (the
+   * adaptive deadline + our longest recent call, at most hangTimeoutMs): a cycle slowed by our own call is
+   * not a hang.
    */
   private async smiCall(args: string[]): Promise<string> {
     const release = this.stream?.holdDeadline();

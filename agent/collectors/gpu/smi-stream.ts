@@ -40,6 +40,8 @@ export interface SmiStreamOptions {
 const defaultKillGraceMs = 5_000;
 /** Silences remembered for the adaptive deadline: about this many cycles of the query loop. */
 const cadenceWindow = 32;
+/** Durations of our own nvidia-smi calls remembered for the held deadline. */
+const callWindow = 16;
 /** After SIGTERM on stop, SIGKILL follows this much later. */
 const stopTermGraceMs = 2_000;
 /** A child counts as healthy (the backoff is reset) once it has printed valid rows for this many intervals. */
@@ -81,9 +83,11 @@ interface Dying {
  * duration, which depends on the machine (GPU count, driver, persistence
  * mode). The deadline is the longest silence between two cycles in the last
  * `cadenceWindow` cycles (at least the interval) plus `hangMarginMs`, at most
- * `hangTimeoutMs`. Until a silence has been observed, and while our own
- * one-shot nvidia-smi calls run (`holdDeadline`: they contend for the same
- * driver and can slow the stream's query), the deadline is `hangTimeoutMs`.
+ * `hangTimeoutMs`. Until a silence has been observed the deadline is
+ * `hangTimeoutMs`. While our own one-shot nvidia-smi calls run
+ * (`holdDeadline`: they contend for the same driver and can slow the stream's
+ * query) it is the adaptive deadline + the longest of our recent calls, at
+ * most `hangTimeoutMs` (which also applies before any call has been timed).
  *
  * A child silent past the adaptive deadline is not killed at once: a
  * replacement is started beside it, and whichever prints first wins. If the
@@ -113,6 +117,8 @@ export class SmiStream {
   /** Recent silences between cycles (ms), across children: the cadence is the machine's, not the child's. */
   private readonly silences: number[] = [];
   private holds = 0;
+  /** Recent durations (ms) of our own nvidia-smi calls (`holdDeadline` to its release). */
+  private readonly callDurations: number[] = [];
   /** A hold was in force at some point of the current silence: it says nothing about the cadence. */
   private heldDuringSilence = false;
   /** The previous child, silent past the adaptive deadline, racing the current (replacement) child. */
@@ -154,27 +160,38 @@ export class SmiStream {
     return this.child !== undefined && !this.sawLine;
   }
 
-  /** The hang deadline in force once a child has printed its first line, in ms. */
+  /**
+   * The hang deadline in force once a child has printed its first line, in ms. While our own call runs it
+   * is the adaptive deadline + the longest of our recent calls (a cycle can be slowed by about that much),
+   * at most `hangTimeoutMs`; before any call of ours has been timed, `hangTimeoutMs`.
+   */
   get hangDeadlineMs(): number {
     const o = this.options;
-    if (this.holds > 0 || this.silences.length === 0) return o.hangTimeoutMs;
+    if (this.silences.length === 0) return o.hangTimeoutMs;
+    if (this.holds > 0 && this.callDurations.length === 0) return o.hangTimeoutMs;
     const cadence = Math.max(o.intervalMs, ...this.silences);
-    return Math.min(o.hangTimeoutMs, Math.ceil(cadence + o.hangMarginMs));
+    const held = this.holds > 0 ? Math.max(...this.callDurations) : 0;
+    return Math.min(o.hangTimeoutMs, Math.ceil(cadence + o.hangMarginMs + held));
   }
 
   /**
-   * Relaxes the hang deadline to `hangTimeoutMs` until the returned function is called (once). For our
-   * own one-shot nvidia-smi calls (`-q -x` takes seconds on big servers): they contend with the stream's
-   * query for the driver, and a slow cycle then is not a hang.
+   * Relaxes the hang deadline until the returned function is called (once): to the adaptive deadline + the
+   * longest of our recent calls, at most `hangTimeoutMs` (see hangDeadlineMs). For our own one-shot
+   * nvidia-smi calls (`-q -x` takes seconds on big servers): they contend with the stream's query for the
+   * driver, and a cycle slowed by about that much is not a hang. The call's duration is recorded on release.
    */
   holdDeadline(): () => void {
     this.holds += 1;
     this.heldDuringSilence = true;
+    const heldAt = performance.now();
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.holds -= 1;
+      // How long our call took bounds how much a later call may slow a cycle (see hangDeadlineMs).
+      this.callDurations.push(performance.now() - heldAt);
+      if (this.callDurations.length > callWindow) this.callDurations.shift();
       // The tighter deadline applies again now: check it at once rather than at the relaxed timer.
       if (this.holds === 0 && this.child && this.sawLine) this.armCheck(0);
     };
@@ -412,13 +429,15 @@ export class SmiStream {
   private deadlineBasis(): string {
     const o = this.options;
     if (this.ceilingOnly) return 'longest deadline: a replacement started beside it had failed';
-    if (this.holds > 0) return 'longest deadline: our own nvidia-smi call was running';
+    if (this.holds > 0 && (this.silences.length === 0 || this.callDurations.length === 0))
+      return 'longest deadline: our own nvidia-smi call was running';
     if (this.silences.length === 0) return 'longest deadline: cadence not yet observed';
     const cadence = Math.round(Math.max(o.intervalMs, ...this.silences));
-    const adaptive = cadence + o.hangMarginMs;
-    return adaptive > o.hangTimeoutMs
-      ? `longest deadline: observed cadence ${cadence} ms + margin ${o.hangMarginMs} ms is more`
-      : `observed cadence ${cadence} ms + margin ${o.hangMarginMs} ms`;
+    const call = this.holds > 0 ? Math.round(Math.max(...this.callDurations)) : 0;
+    const basis =
+      `observed cadence ${cadence} ms + margin ${o.hangMarginMs} ms` +
+      (this.holds > 0 ? ` + our own nvidia-smi call (running, recent ones up to ${call} ms)` : '');
+    return cadence + o.hangMarginMs + call > o.hangTimeoutMs ? `longest deadline: ${basis} is more` : basis;
   }
 
   /** SIGKILLs the child and settles now: failure reported, restart scheduled, 'exit' not awaited. */

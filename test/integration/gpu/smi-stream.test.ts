@@ -371,6 +371,47 @@ describe('nvidia-smi stream hang deadline, adapted to the observed cadence', () 
     expect(replacementStartedAt - releasedAt).toBeLessThan(300);
   }, 20_000);
 
+  it('while our own call runs, detects a hang at the adaptive deadline + our longest recent call, not at the longest deadline', async () => {
+    const exe = installReplayNvidiaSmi(dir, {
+      capture: h100,
+      mode: 'hang',
+      after: 15,
+      times: 1,
+      stateDir: join(dir, 'state'),
+    });
+    const failures: { reason: string; atMs: number }[] = [];
+    const lines: number[] = [];
+    stream = adaptiveStream(exe, 100, 100, 5_000, failures, lines);
+    stream.start();
+    const end = Date.now() + 12_000;
+    while (lines.length < 3 && Date.now() < end) await sleep(5);
+    // One call of ours, timed: about 300 ms.
+    const first = stream.holdDeadline();
+    await sleep(300);
+    first();
+    // A second call starts and is still running when the child hangs after its 15th line.
+    const release = stream.holdDeadline();
+    try {
+      const held = stream.hangDeadlineMs;
+      expect(held).toBeGreaterThanOrEqual(100 + 100 + 300);
+      expect(held).toBeLessThan(5_000);
+      while (failures.length === 0 && Date.now() < end) await sleep(5);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]?.reason).toMatch(
+        /hung: no line within \d+ ms \(observed cadence \d+ ms \+ margin 100 ms \+ our own nvidia-smi call \(running, recent ones up to \d+ ms\)\)/,
+      );
+      expect(lines.length).toBeGreaterThanOrEqual(16);
+      // The replacement (its first line is the 16th) started at the held deadline after the 15th line,
+      // far sooner than the 5 s longest deadline that applied while a call of ours ran.
+      const replacementStartedAt = (lines[15] as number) - (stream.lastStartUpMs as number);
+      const detectedAfter = replacementStartedAt - (lines[14] as number);
+      expect(detectedAfter).toBeGreaterThanOrEqual(held - 2);
+      expect(detectedAfter).toBeLessThan(held + 1_000);
+    } finally {
+      release();
+    }
+  }, 20_000);
+
   it('keeps a slow child when its replacement prints only an nvidia-smi error line: that line is counted, not a win', async () => {
     // The real row parser judges each line: index and uuid columns, as the collector asks for them.
     const plan = buildQueryPlan(new Set(['index', 'uuid']));
