@@ -78,6 +78,13 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
     // not take a cluster acts beyond one, so a cluster-scoped grant must not
     // admit it (a `?cluster=east` on POST /api-keys once minted all-clusters
     // admin keys for an east admin).
+    const s = route.schema as { params?: unknown; querystring?: unknown } | undefined;
+    if (hasCluster(s?.params) && hasCluster(s?.querystring)) {
+      // The guard would check one and a handler might read the other.
+      throw new Error(
+        `route ${String(route.method)} ${route.url} declares cluster in both its path and its query string`,
+      );
+    }
     const clusterParam = declaredCluster(route.schema);
     if (config?.clusterParam !== undefined && config.clusterParam !== clusterParam) {
       throw new Error(
@@ -86,7 +93,10 @@ export function installAccessGuard(app: FastifyInstance, options: AccessGuardOpt
     }
     route.config = { ...(route.config as object), clusterParam };
     if (route.method === 'HEAD' || route.method === 'OPTIONS') return;
-    if (options.publicPrefixes?.some((prefix) => route.url.startsWith(prefix))) {
+    // A prefix covers itself and what is below it, not every URL that merely starts with its text.
+    const under = (prefix: string): boolean =>
+      route.url === prefix || route.url.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+    if (options.publicPrefixes?.some(under)) {
       route.config = { ...(route.config as object), public: true };
       return;
     }
@@ -163,14 +173,15 @@ function bearerToken(request: FastifyRequest): string | undefined {
 
 /** Where a route's schema takes a `cluster`: path parameter first, else query string, else nowhere. */
 function declaredCluster(schema: unknown): 'path' | 'query' | undefined {
-  const has = (part: unknown): boolean => {
-    const properties = (part as { properties?: Record<string, unknown> } | undefined)?.properties;
-    return properties !== undefined && Object.hasOwn(properties, 'cluster');
-  };
   const s = schema as { params?: unknown; querystring?: unknown } | undefined;
-  if (has(s?.params)) return 'path';
-  if (has(s?.querystring)) return 'query';
+  if (hasCluster(s?.params)) return 'path';
+  if (hasCluster(s?.querystring)) return 'query';
   return undefined;
+}
+
+function hasCluster(part: unknown): boolean {
+  const properties = (part as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return properties !== undefined && Object.hasOwn(properties, 'cluster');
 }
 
 /**

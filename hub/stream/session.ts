@@ -265,7 +265,10 @@ export class ClientSession implements SubscriptionSink {
     }
     if (this.ended || this.closing !== undefined) return;
     if (!access.ok) {
-      this.audit('forbidden', msg.stream, msg.selector.cluster, access.message);
+      // The cluster field names only clusters access was granted on (as for
+      // REST): a refused one goes in the reason, so nobody can file entries
+      // under another cluster's audit view.
+      this.audit('forbidden', msg.stream, undefined, access.message);
       // Counted like a bad message: a client that keeps asking for what it
       // may not see is closed (1008) before it can flood the audit log.
       return this.reject('forbidden', access.message, msg.id);

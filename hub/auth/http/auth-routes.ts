@@ -414,6 +414,8 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
       },
     },
     async (request, reply) => {
+      // Second layer behind the guard's path check, as for bindings and keys.
+      await confine(request, P.createCredentials, [request.params.cluster], 'the token');
       const { info, token } = await deps.enrollmentTokens.create(
         request.params.cluster,
         request.body.description,
@@ -435,6 +437,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, deps) => {
     },
     async (request, reply) => {
       const { cluster, id } = request.params;
+      await confine(request, P.deleteCredentials, [cluster], 'the token');
       const owned = (await deps.enrollmentTokens.list(cluster)).some((t) => t.id === id);
       if (!owned || !(await deps.enrollmentTokens.revoke(id))) {
         throw new NotFoundError(`no enrollment token ${id} in cluster ${cluster}`);

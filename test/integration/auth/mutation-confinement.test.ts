@@ -20,10 +20,11 @@ let db: TestDatabase;
 let auth: HubAuth;
 let app: FastifyInstance;
 let eastAdmin = '';
+let store: MemoryStore;
 
 beforeAll(async () => {
   db = await pgliteEngine.open();
-  const store = new MemoryStore();
+  store = new MemoryStore();
   auth = buildAuth(
     {
       bootstrapAdmins: { users: [], groups: [] },
@@ -127,5 +128,20 @@ describe('binding and API-key mutations are confined to the caller’s clusters,
     expect(onEast.statusCode, onEast.body).toBe(201);
     const id = onEast.json<{ id: string }>().id;
     expect((await call('DELETE', `/api/v1/rbac/bindings/${id}?cluster=east`)).statusCode).toBe(204);
+  });
+
+  it('refuses to create or revoke an enrollment token of another cluster, and allows them on east', async () => {
+    const west = await call('POST', '/api/v1/clusters/west/enrollment-tokens', { description: 'x' });
+    expect(west.statusCode).toBe(403);
+    const westToken = await store.enrollmentTokens.create('west', 'existing');
+    const revokeWest = await call('DELETE', `/api/v1/clusters/west/enrollment-tokens/${westToken.info.id}`);
+    expect(revokeWest.statusCode).toBe(403);
+    expect(
+      (await store.enrollmentTokens.list('west')).find((t) => t.id === westToken.info.id)?.revokedMs,
+    ).toBeFalsy();
+    const east = await call('POST', '/api/v1/clusters/east/enrollment-tokens', { description: 'x' });
+    expect(east.statusCode, east.body).toBe(201);
+    const id = east.json<{ enrollmentToken: { id: string } }>().enrollmentToken.id;
+    expect((await call('DELETE', `/api/v1/clusters/east/enrollment-tokens/${id}`)).statusCode).toBe(204);
   });
 });
