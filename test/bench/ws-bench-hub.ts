@@ -21,16 +21,7 @@ import { registerStreamRoute } from '../../hub/stream/route.js';
 import { compileSelector, type CompiledSelector } from '../../hub/stream/selector.js';
 import type { Selector } from '../../hub/stream/protocol.js';
 import type { SampleMessage } from '../../hub/bus/bus.js';
-import type { StoredSeries } from '../../hub/store/store.js';
-import {
-  AGENTS,
-  CLUSTER,
-  GPUS,
-  LatencyHistogram,
-  METRICS,
-  SERIES_PER_AGENT,
-  metricName,
-} from './ws-bench-shape.js';
+import { AGENTS, CLUSTER, LatencyHistogram, SERIES_PER_AGENT, benchSeries } from './ws-bench-shape.js';
 
 const mode = process.argv[2];
 if (mode !== 'stream' && mode !== 'baseline') throw new Error('usage: ws-bench-hub.ts <stream|baseline>');
@@ -126,19 +117,7 @@ process.on('SIGTERM', () => process.exit(0));
  * streaming path. Series ids are assigned here as the store would.
  */
 function publishDirectly(): void {
-  let id = 1;
-  const agents: StoredSeries[][] = Array.from({ length: AGENTS }, (_, a) =>
-    Array.from({ length: SERIES_PER_AGENT }, (_, i) => ({
-      id: id++,
-      cluster: CLUSTER,
-      node: `node-${a}`,
-      source: 'gpu',
-      entity: `GPU-${i % GPUS}`,
-      metric: metricName(Math.floor(i / GPUS) % METRICS),
-      labels: { gpu: String(i % GPUS) },
-      kind: 'gauge' as const,
-    })),
-  );
+  const agents = benchSeries();
   let turn = 0;
   const startedMs = performance.now();
   const send = (): void => {

@@ -8,6 +8,8 @@
  * series come from every agent's batch, which is what makes per-client
  * batching per flush tick matter.
  */
+import type { StoredSeries } from '../../hub/store/store.js';
+
 export const CLUSTER = 'bench';
 export const AGENTS = 100;
 export const GPUS = 10;
@@ -16,6 +18,26 @@ export const SERIES_PER_AGENT = GPUS * METRICS;
 
 export function metricName(m: number): string {
   return `bench_gpu_metric_${m}`;
+}
+
+/**
+ * Every agent's series as the store would identify them (ids 1.., agent by
+ * agent), for the benches that publish onto the bus without ingest.
+ */
+export function benchSeries(): StoredSeries[][] {
+  let id = 1;
+  return Array.from({ length: AGENTS }, (_, a) =>
+    Array.from({ length: SERIES_PER_AGENT }, (_, i) => ({
+      id: id++,
+      cluster: CLUSTER,
+      node: `node-${a}`,
+      source: 'gpu',
+      entity: `GPU-${i % GPUS}`,
+      metric: metricName(Math.floor(i / GPUS) % METRICS),
+      labels: { gpu: String(i % GPUS) },
+      kind: 'gauge' as const,
+    })),
+  );
 }
 
 /** The 5-of-10 GPU subsets in lexicographic order (252 of them). */

@@ -20,16 +20,7 @@ import { MemoryBus } from '../../hub/bus/memory-bus.js';
 import { resolveStreamConfig } from '../../hub/stream/config.js';
 import { compileSelector, type CompiledSelector } from '../../hub/stream/selector.js';
 import { StreamHub } from '../../hub/stream/stream-hub.js';
-import type { StoredSeries } from '../../hub/store/store.js';
-import {
-  AGENTS,
-  CLUSTER,
-  GPUS,
-  METRICS,
-  SERIES_PER_AGENT,
-  clientSelector,
-  metricName,
-} from './ws-bench-shape.js';
+import { AGENTS, CLUSTER, benchSeries, clientSelector } from './ws-bench-shape.js';
 
 const CLIENTS = 1000;
 const seconds = Number(process.env.BENCH_WS_PATH_SECONDS ?? 20);
@@ -51,19 +42,7 @@ class CountingSocket extends EventEmitter {
   terminate(): void {}
 }
 
-let nextId = 1;
-const agents: StoredSeries[][] = Array.from({ length: AGENTS }, (_, a) =>
-  Array.from({ length: SERIES_PER_AGENT }, (_, i) => ({
-    id: nextId++,
-    cluster: CLUSTER,
-    node: `node-${a}`,
-    source: 'gpu',
-    entity: `GPU-${i % GPUS}`,
-    metric: metricName(Math.floor(i / GPUS) % METRICS),
-    labels: { gpu: String(i % GPUS) },
-    kind: 'gauge' as const,
-  })),
-);
+const agents = benchSeries();
 
 /** Runs `simulatedS` seconds of batches through deliver/flush; returns the CPU ms used. */
 function drive(simulatedS: number, deliver: (batch: BusBatch) => void, flush: () => void): number {
