@@ -23,6 +23,13 @@ describe('WebSocket stream', () => {
   let hub: TestHub;
   const clients: TestClient[] = [];
 
+  /** Starts `hub` with `config`; returns the refusals it reports for the audit log, as they come. */
+  async function startAuditedHub(config: Parameters<typeof startHub>[3]): Promise<StreamAccessDenied[]> {
+    const denied: StreamAccessDenied[] = [];
+    hub = await startHub(bus, tokens, grants, config, { onAccessDenied: (d) => denied.push(d) });
+    return denied;
+  }
+
   async function connect(token: string | undefined, via: 'header' | 'protocol' = 'header', autoPong = true) {
     const c = await TestClient.connect(hub.url, token, via, { autoPong });
     clients.push(c);
@@ -87,14 +94,7 @@ describe('WebSocket stream', () => {
     });
 
     it('closes with 4003 when re-authentication finds the token revoked, and reports it for the audit log', async () => {
-      const denied: StreamAccessDenied[] = [];
-      hub = await startHub(
-        bus,
-        tokens,
-        grants,
-        { reauthIntervalMs: 200 },
-        { onAccessDenied: (d) => denied.push(d) },
-      );
+      const denied = await startAuditedHub({ reauthIntervalMs: 200 });
       tokens.add('revocable', user('alice'));
       const c = await connect('revocable');
       const other = await connect('alice-token');
@@ -168,14 +168,7 @@ describe('WebSocket stream', () => {
 
     it('RBAC narrowed while subscribed: the lost cluster stops at once, pending aggregates included, and it is audited', async () => {
       await hub.close();
-      const denied: StreamAccessDenied[] = [];
-      hub = await startHub(
-        bus,
-        tokens,
-        grants,
-        { reauthIntervalMs: 200 },
-        { onAccessDenied: (d) => denied.push(d) },
-      );
+      const denied = await startAuditedHub({ reauthIntervalMs: 200 });
       tokens.add('dave-token', user('dave'));
       grants.grant('dave', 'telemetry', ['c1', 'c2']);
       const c = await connect('dave-token');
@@ -199,14 +192,7 @@ describe('WebSocket stream', () => {
 
     it('refused subscriptions are audited and count as bad messages, so they cannot flood the audit log', async () => {
       await hub.close();
-      const denied: StreamAccessDenied[] = [];
-      hub = await startHub(
-        bus,
-        tokens,
-        grants,
-        { maxBadMessages: 3 },
-        { onAccessDenied: (d) => denied.push(d) },
-      );
+      const denied = await startAuditedHub({ maxBadMessages: 3 });
       tokens.add('erin-token', user('erin'));
       grants.grant('erin', 'telemetry', ['c1']);
       const c = await connect('erin-token');
